@@ -1,0 +1,1 @@
+//! chillfi-media (being written)

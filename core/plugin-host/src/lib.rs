@@ -1,0 +1,1 @@
+//! chillfi-plugin-host (being written)

@@ -1,0 +1,1 @@
+//! chillfi-storage (being written)
