@@ -1,0 +1,1 @@
+//! Generated test media (ffmpeg CLI). Written by the media crate's author.
