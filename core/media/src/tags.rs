@@ -1,0 +1,185 @@
+//! Tag reading. FFmpeg already maps ID3v2 frames, Vorbis comments, MP4 atoms and RIFF INFO
+//! chunks to mostly common keys (`title`, `album_artist`, `track` = "7/12", `date`, ...), but the
+//! spelling and case still vary by container (`TITLE`, `ALBUMARTIST`, `TRACKNUMBER`,
+//! `TRACKTOTAL`, ...), so keys are compared case-insensitively against a list of aliases.
+//!
+//! Tag values are untrusted: they may be megabytes long or not UTF-8 at all. Values are read as
+//! bytes, decoded lossily and cut to [`MAX_TAG_CHARS`] characters.
+
+use ffmpeg_next::DictionaryRef;
+
+/// Longest tag value kept, in characters; longer values are cut.
+pub const MAX_TAG_CHARS: usize = 1024;
+
+/// The tags ChillFi uses. Missing or unparsable values are `None`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Tags {
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub album_artist: Option<String>,
+    pub track: Option<u32>,
+    pub track_total: Option<u32>,
+    pub disc: Option<u32>,
+    pub disc_total: Option<u32>,
+    pub year: Option<i32>,
+    pub genre: Option<String>,
+}
+
+/// Key/value pairs gathered from all metadata dictionaries, keys lower-cased; earlier entries
+/// win (format-level tags come before stream-level ones).
+#[derive(Default)]
+pub(crate) struct RawTags(Vec<(String, String)>);
+
+impl RawTags {
+    pub(crate) fn add(&mut self, dict: &DictionaryRef<'_>) {
+        for (k, v) in dict.iter() {
+            // ffmpeg-next builds these &str without checking UTF-8: only touch the bytes.
+            let key = String::from_utf8_lossy(k.as_bytes()).to_ascii_lowercase();
+            let value = clean(v.as_bytes());
+            if !value.is_empty() {
+                self.0.push((key, value));
+            }
+        }
+    }
+
+    fn get(&self, aliases: &[&str]) -> Option<&str> {
+        aliases.iter().find_map(|alias| {
+            self.0
+                .iter()
+                .find(|(k, _)| k == alias)
+                .map(|(_, v)| v.as_str())
+        })
+    }
+
+    pub(crate) fn to_tags(&self) -> Tags {
+        let text = |aliases: &[&str]| self.get(aliases).map(str::to_owned);
+        let (track, track_total_inline) = self
+            .get(&["track", "tracknumber", "trck", "trkn"])
+            .map(parse_pair)
+            .unwrap_or((None, None));
+        let (disc, disc_total_inline) = self
+            .get(&["disc", "discnumber", "disk", "tpos"])
+            .map(parse_pair)
+            .unwrap_or((None, None));
+        Tags {
+            title: text(&["title", "tit2"]),
+            artist: text(&["artist", "tpe1"]),
+            album: text(&["album", "talb"]),
+            album_artist: text(&["album_artist", "albumartist", "album artist", "tpe2"]),
+            track,
+            track_total: track_total_inline.or_else(|| {
+                self.get(&["tracktotal", "totaltracks", "track_total"])
+                    .and_then(parse_number)
+            }),
+            disc,
+            disc_total: disc_total_inline.or_else(|| {
+                self.get(&["disctotal", "totaldiscs", "disc_total"])
+                    .and_then(parse_number)
+            }),
+            year: self
+                .get(&["date", "year", "tdrc", "tyer", "originaldate", "tdor"])
+                .and_then(parse_year),
+            genre: text(&["genre", "tcon"]),
+        }
+    }
+}
+
+/// Lossy UTF-8, control characters dropped, trimmed, at most [`MAX_TAG_CHARS`] characters.
+/// Only the first few KiB are looked at, so a 100 MB tag costs no more than a short one.
+fn clean(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(MAX_TAG_CHARS * 4 + 4)];
+    String::from_utf8_lossy(head)
+        .chars()
+        .filter(|c| !c.is_control() || *c == ' ')
+        .take(MAX_TAG_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// "7", "07", "7/12", " 7 / 12 " -> (7, 12).
+fn parse_pair(s: &str) -> (Option<u32>, Option<u32>) {
+    let mut parts = s.splitn(2, '/');
+    let first = parts.next().and_then(parse_number);
+    let second = parts.next().and_then(parse_number);
+    (first, second)
+}
+
+fn parse_number(s: &str) -> Option<u32> {
+    s.trim().parse::<u32>().ok().filter(|n| *n > 0)
+}
+
+/// The first run of exactly four digits: "2019", "2019-05-01", "2019-05-01T10:00", "01.05.2019".
+fn parse_year(s: &str) -> Option<i32> {
+    s.split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == 4)
+        .and_then(|run| run.parse().ok())
+        .filter(|y| *y > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[(&str, &str)]) -> RawTags {
+        RawTags(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), clean(v.as_bytes())))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn vorbis_style_keys_and_split_totals() {
+        let t = raw(&[
+            ("TITLE", "Song"),
+            ("ALBUMARTIST", "Various"),
+            ("TRACKNUMBER", "3"),
+            ("TRACKTOTAL", "10"),
+            ("DISCNUMBER", "2"),
+            ("DISCTOTAL", "2"),
+            ("DATE", "1999-12-31"),
+        ])
+        .to_tags();
+        assert_eq!(t.title.as_deref(), Some("Song"));
+        assert_eq!(t.album_artist.as_deref(), Some("Various"));
+        assert_eq!((t.track, t.track_total), (Some(3), Some(10)));
+        assert_eq!((t.disc, t.disc_total), (Some(2), Some(2)));
+        assert_eq!(t.year, Some(1999));
+    }
+
+    #[test]
+    fn id3_style_pairs_and_first_value_wins() {
+        let t = raw(&[
+            ("track", "7/12"),
+            ("disc", "1/2"),
+            ("date", "2019"),
+            ("title", "Format"),
+            ("TITLE", "Stream"),
+        ])
+        .to_tags();
+        assert_eq!((t.track, t.track_total), (Some(7), Some(12)));
+        assert_eq!((t.disc, t.disc_total), (Some(1), Some(2)));
+        assert_eq!(t.year, Some(2019));
+        assert_eq!(t.title.as_deref(), Some("Format"));
+    }
+
+    #[test]
+    fn garbage_numbers_are_none_not_errors() {
+        let t = raw(&[("track", "A1"), ("disc", "/"), ("date", "unknown")]).to_tags();
+        assert_eq!(
+            (t.track, t.track_total, t.disc, t.year),
+            (None, None, None, None)
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_and_huge_values_are_tamed() {
+        assert_eq!(clean(b"Caf\xe9 \xff"), "Caf\u{fffd} \u{fffd}");
+        let huge = "x".repeat(100_000);
+        assert_eq!(clean(huge.as_bytes()).chars().count(), MAX_TAG_CHARS);
+        assert_eq!(clean(b"  a\x00b\n "), "ab");
+    }
+}
