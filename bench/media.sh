@@ -67,8 +67,8 @@ printf '  ratio in-process/CLI: wall %s  cpu %s   (target <= 1.0)\n' "$(ratio "$
 printf '\n== 2. MP3 320k remux vs cp (%s bytes) ==\n' "$(stat -c %s "$WORK/in.mp3")"
 REP=20
 # In-process (what the server pays): mean of REP remuxes inside one process.
-read -r _ w_rx _ c_rx <<<"$("$BIN" "$WORK/in.mp3" "$WORK/out_remux.mp3" --repeat $REP)"
-read -r _ w_fc _ c_fc <<<"$("$BIN" "$WORK/in.mp3" "$WORK/out_copy.mp3" --copy 1 --repeat $REP)"
+read -r _ _ w_rx _ c_rx <<<"$("$BIN" "$WORK/in.mp3" "$WORK/out_remux.mp3" --repeat $REP)"
+read -r _ _ w_fc _ c_fc <<<"$("$BIN" "$WORK/in.mp3" "$WORK/out_copy.mp3" --copy 1 --repeat $REP)"
 # The cp command, REP times, per copy (includes its process start, as `cp` always does).
 read -r w_cpl c_cpl _ <<<"$(measure_sh "for i in \$(seq $REP); do cp '$WORK/in.mp3' '$WORK/out_cp.mp3'; done")"
 w_cp=$(awk -v t="$w_cpl" -v n=$REP 'BEGIN { printf "%.2f", t * 1000 / n }')

@@ -232,8 +232,9 @@ fn remux_mp3(
         packet.rescale_ts(in_tb, out_tb);
         packet.set_position(-1);
         packet.set_stream(0);
+        // One stream: nothing to interleave, so skip the interleaving queue.
         packet
-            .write_interleaved(&mut octx)
+            .write(&mut octx)
             .map_err(|e| MediaError::Io(std::io::Error::other(e.to_string())))?;
         written += 1;
     }
