@@ -1,0 +1,502 @@
+//! Layered configuration: built-in defaults, then a TOML file, then `CHILLFI_*` environment
+//! variables (`__` between nesting levels), then `*_FILE` variables whose file holds the value
+//! (for secrets). Unknown keys are an error naming the key, so a typo never silently does nothing.
+
+use std::collections::BTreeMap;
+#[cfg(test)]
+use std::path::Path;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Where the packaged template and the system service put the file.
+pub const SYSTEM_CONFIG_PATH: &str = "/etc/chillfi/config.toml";
+const ENV_PREFIX: &str = "CHILLFI_";
+/// Variables that steer the CLI rather than name a config key.
+const NON_KEY_VARS: &[&str] = &["CHILLFI_CONFIG"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Holds the sled database, the JWT secret, local blobs, the inbox and staging.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port for HTTP and Socket.IO; 0.0.0.0 makes it reachable on the LAN.
+    pub listen: String,
+    /// Seconds in-flight requests get to finish on SIGTERM/SIGINT.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub token_ttl_hours: u64,
+    /// A connected client whose token expires within this many hours is pushed a fresh one.
+    pub refresh_window_hours: u64,
+    pub reset_token_ttl_hours: u64,
+    /// Failed logins allowed per username within `login_window_secs`.
+    pub login_attempts_per_user: u32,
+    /// Failed logins allowed per client address within `login_window_secs`.
+    pub login_attempts_per_ip: u32,
+    pub login_window_secs: u64,
+    pub min_password_len: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// "text" (human-readable) or "json".
+    pub format: LogFormat,
+    /// A tracing filter such as "info" or "chillfi=debug,info".
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./chillfi-data"),
+            server: ServerConfig::default(),
+            auth: AuthConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".into(),
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl_hours: 24 * 7,
+            refresh_window_hours: 24,
+            reset_token_ttl_hours: 72,
+            login_attempts_per_user: 5,
+            login_attempts_per_ip: 20,
+            login_window_secs: 15 * 60,
+            min_password_len: 8,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{var}: cannot read {path}: {source}")]
+    SecretFile {
+        var: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// What the command line says about where configuration comes from.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// `--config PATH`; when absent, [`SYSTEM_CONFIG_PATH`] is read if it exists.
+    pub file: Option<PathBuf>,
+    /// `--data-dir DIR`, stronger than every layer.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen ADDR:PORT`, stronger than every layer.
+    pub listen: Option<String>,
+}
+
+impl Config {
+    /// Builds the effective configuration from every layer, reading the real environment.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        Self::load_from(sources, std::env::vars().collect())
+    }
+
+    /// Same as [`Config::load`] with an explicit environment (tests pass their own).
+    pub fn load_from(
+        sources: &Sources,
+        env: BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        let file = sources.file.clone().or_else(|| {
+            let system = PathBuf::from(SYSTEM_CONFIG_PATH);
+            system.exists().then_some(system)
+        });
+        if let Some(path) = &file {
+            if !path.exists() {
+                return Err(ConfigError::File {
+                    path: path.clone(),
+                    message: "no such file".into(),
+                });
+            }
+            builder = builder.add_source(config::File::from(path.as_path()).required(true));
+        }
+        let mut plain = BTreeMap::new();
+        for (var, value) in &env {
+            let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if NON_KEY_VARS.contains(&var.as_str()) || rest.is_empty() {
+                continue;
+            }
+            match rest.strip_suffix("_FILE") {
+                Some(key) => {
+                    let secret = std::fs::read_to_string(value).map_err(|source| {
+                        ConfigError::SecretFile {
+                            var: var.clone(),
+                            path: PathBuf::from(value),
+                            source,
+                        }
+                    })?;
+                    // Secret files conventionally end with a newline that is not part of the value.
+                    let secret = secret.trim_end_matches(['\n', '\r']).to_string();
+                    builder = builder
+                        .set_override(env_key(key), secret)
+                        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+                }
+                None => {
+                    plain.insert(var.clone(), value.clone());
+                }
+            }
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("CHILLFI")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(plain.into_iter().collect())),
+        );
+        // The config crate applies overrides (the `*_FILE` values) after every source.
+        let mut cfg: Config = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| match &file {
+                Some(path) if e.to_string().contains(&path.display().to_string()) => {
+                    ConfigError::File {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    }
+                }
+                _ => ConfigError::Invalid(e.to_string()),
+            })?;
+        if let Some(dir) = &sources.data_dir {
+            cfg.data_dir = dir.clone();
+        }
+        if let Some(listen) = &sources.listen {
+            cfg.server.listen = listen.clone();
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "server.listen: '{}' is not an ADDR:PORT such as 0.0.0.0:8080",
+                self.server.listen
+            )));
+        }
+        if self.auth.token_ttl_hours == 0 || self.auth.token_ttl_hours > 24 * 365 {
+            return Err(ConfigError::Invalid(
+                "auth.token_ttl_hours must be 1..=8760".into(),
+            ));
+        }
+        if self.auth.reset_token_ttl_hours == 0 {
+            return Err(ConfigError::Invalid(
+                "auth.reset_token_ttl_hours must be > 0".into(),
+            ));
+        }
+        if self.auth.min_password_len < 4 {
+            return Err(ConfigError::Invalid(
+                "auth.min_password_len must be >= 4".into(),
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::Invalid(format!("log.level: {e}")))?;
+        Ok(())
+    }
+
+    /// The effective configuration as TOML with secrets replaced by `***`.
+    pub fn to_masked_toml(&self) -> String {
+        let mut value = match toml_value(self) {
+            Some(v) => v,
+            None => return String::from("# (could not render configuration)\n"),
+        };
+        mask_secrets(&mut value);
+        value.to_string()
+    }
+
+    pub fn db_dir(&self) -> PathBuf {
+        self.data_dir.join("db")
+    }
+
+    pub fn jwt_secret_path(&self) -> PathBuf {
+        self.data_dir.join("jwt.secret")
+    }
+}
+
+/// `SERVER__LISTEN` -> `server.listen`.
+fn env_key(rest: &str) -> String {
+    rest.to_ascii_lowercase().replace("__", ".")
+}
+
+fn toml_value(cfg: &Config) -> Option<toml::Value> {
+    toml::Value::try_from(cfg).ok()
+}
+
+/// Key names that hold secrets; their values never leave the process.
+fn is_secret_key(key: &str) -> bool {
+    ["secret", "password", "token"]
+        .iter()
+        .any(|s| key.contains(s))
+        && !key.ends_with("_hours")
+        && !key.ends_with("_len")
+}
+
+fn mask_secrets(value: &mut toml::Value) {
+    if let toml::Value::Table(table) = value {
+        for (key, v) in table.iter_mut() {
+            match v {
+                toml::Value::Table(_) => mask_secrets(v),
+                toml::Value::String(s) if is_secret_key(key) && !s.is_empty() => {
+                    *s = "***".into();
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn file(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_ones() {
+        let sources = Sources {
+            file: None,
+            ..Default::default()
+        };
+        let cfg = Config::load_from(&sources, env(&[])).unwrap();
+        assert_eq!(cfg.data_dir, PathBuf::from("./chillfi-data"));
+        assert_eq!(cfg.server.listen, "0.0.0.0:8080");
+        assert_eq!(cfg.auth.token_ttl_hours, 168);
+        assert_eq!(cfg.log.format, LogFormat::Text);
+    }
+
+    #[test]
+    fn toml_then_env_then_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(
+            dir.path(),
+            "data_dir = \"/srv/music\"\n[server]\nlisten = \"127.0.0.1:9000\"\n[auth]\ntoken_ttl_hours = 12\n",
+        );
+        let sources = Sources {
+            file: Some(path.clone()),
+            ..Default::default()
+        };
+        let cfg = Config::load_from(&sources, env(&[])).unwrap();
+        assert_eq!(cfg.server.listen, "127.0.0.1:9000");
+        assert_eq!(cfg.auth.token_ttl_hours, 12);
+        assert_eq!(cfg.data_dir, PathBuf::from("/srv/music"));
+
+        let cfg = Config::load_from(
+            &sources,
+            env(&[
+                ("CHILLFI_SERVER__LISTEN", "127.0.0.1:9100"),
+                ("CHILLFI_LOG__FORMAT", "json"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.server.listen, "127.0.0.1:9100");
+        assert_eq!(cfg.log.format, LogFormat::Json);
+        assert_eq!(
+            cfg.auth.token_ttl_hours, 12,
+            "file value survives unrelated env"
+        );
+
+        let sources = Sources {
+            listen: Some("127.0.0.1:9200".into()),
+            ..sources
+        };
+        let cfg = Config::load_from(
+            &sources,
+            env(&[("CHILLFI_SERVER__LISTEN", "127.0.0.1:9100")]),
+        )
+        .unwrap();
+        assert_eq!(cfg.server.listen, "127.0.0.1:9200");
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(
+            dir.path(),
+            "[server]\nlisten = \"0.0.0.0:1\"\nlistne = \"x\"\n",
+        );
+        let err = Config::load_from(
+            &Sources {
+                file: Some(path),
+                ..Default::default()
+            },
+            env(&[]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_env_is_named() {
+        let err = Config::load_from(&Sources::default(), env(&[("CHILLFI_SERVR__LISTEN", "x")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("servr"), "{err}");
+    }
+
+    #[test]
+    fn file_variables_supply_secrets_and_win_over_plain_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("level");
+        std::fs::write(&secret, "debug\n").unwrap();
+        let cfg = Config::load_from(
+            &Sources::default(),
+            env(&[
+                ("CHILLFI_LOG__LEVEL", "warn"),
+                ("CHILLFI_LOG__LEVEL_FILE", secret.to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.log.level, "debug");
+    }
+
+    #[test]
+    fn missing_secret_file_is_a_clear_error() {
+        let err = Config::load_from(
+            &Sources::default(),
+            env(&[("CHILLFI_LOG__LEVEL_FILE", "/nonexistent/secret")]),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("CHILLFI_LOG__LEVEL_FILE") && text.contains("/nonexistent/secret"));
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_key() {
+        let err = Config::load_from(
+            &Sources::default(),
+            env(&[("CHILLFI_SERVER__LISTEN", "not-an-address")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("server.listen"), "{err}");
+        let err = Config::load_from(
+            &Sources::default(),
+            env(&[("CHILLFI_AUTH__TOKEN_TTL_HOURS", "soon")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("token_ttl_hours"), "{err}");
+    }
+
+    #[test]
+    fn masking_hides_secret_values() {
+        let mut value: toml::Value =
+            toml::from_str("[s3]\nsecret_key = \"hunter2\"\naccess_key = \"AK\"\n").unwrap();
+        mask_secrets(&mut value);
+        let text = value.to_string();
+        assert!(!text.contains("hunter2") && text.contains("***") && text.contains("AK"));
+    }
+
+    #[test]
+    fn the_packaged_template_is_valid_and_complete() {
+        let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/config.toml");
+        let text = std::fs::read_to_string(&template).unwrap();
+        // Every key is present but commented: uncommenting them all must give the defaults.
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| looks_like_toml(r))
+                    .unwrap_or(l)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(dir.path(), &uncommented);
+        let cfg = Config::load_from(
+            &Sources {
+                file: Some(path),
+                ..Default::default()
+            },
+            env(&[]),
+        )
+        .unwrap();
+        let defaults = Config::default();
+        assert_eq!(toml_value(&cfg), toml_value(&defaults));
+        // ...and every default key appears in the template.
+        fn keys(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+            if let toml::Value::Table(t) = v {
+                for (k, v) in t {
+                    let name = format!("{prefix}{k}");
+                    if v.is_table() {
+                        keys(v, &format!("{name}."), out);
+                    } else {
+                        out.push(name);
+                    }
+                }
+            }
+        }
+        let mut expected = Vec::new();
+        keys(&toml_value(&defaults).unwrap(), "", &mut expected);
+        let parsed: toml::Value = toml::from_str(&uncommented).unwrap();
+        let mut found = Vec::new();
+        keys(&parsed, "", &mut found);
+        expected.sort();
+        found.sort();
+        assert_eq!(found, expected, "packaging/config.toml must list every key");
+    }
+
+    fn looks_like_toml(line: &str) -> bool {
+        line.starts_with('[')
+            || line
+                .split_once(" = ")
+                .is_some_and(|(k, _)| !k.contains(' '))
+    }
+}

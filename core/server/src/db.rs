@@ -1,0 +1,79 @@
+//! The sled database: one `Db` handle, typed JSON records in named trees.
+//! Invariant: no secret (JWT key, plain password, plain reset token) is ever written here.
+
+use std::path::Path;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::error::{AppError, AppResult};
+
+#[derive(Clone)]
+pub struct Db {
+    inner: sled::Db,
+}
+
+impl Db {
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let inner = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    anyhow::anyhow!(
+                        "the database in {} is in use by a running chillfi server; \
+                         stop it or use the admin screen",
+                        dir.display()
+                    )
+                }
+                other => anyhow::anyhow!("opening the database in {}: {other}", dir.display()),
+            })?;
+        Ok(Self { inner })
+    }
+
+    pub fn tree(&self, name: &str) -> AppResult<sled::Tree> {
+        Ok(self.inner.open_tree(name)?)
+    }
+
+    pub async fn flush(&self) -> AppResult<()> {
+        self.inner.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn flush_blocking(&self) -> AppResult<()> {
+        self.inner.flush()?;
+        Ok(())
+    }
+}
+
+pub fn encode<T: Serialize>(value: &T) -> AppResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| AppError::internal(format!("encoding a record: {e}")))
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| AppError::internal(format!("decoding a record: {e}")))
+}
+
+pub fn get<T: DeserializeOwned>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> AppResult<Option<T>> {
+    tree.get(key)?.map(|v| decode(&v)).transpose()
+}
+
+pub fn put<T: Serialize>(tree: &sled::Tree, key: impl AsRef<[u8]>, value: &T) -> AppResult<()> {
+    tree.insert(key.as_ref(), encode(value)?)?;
+    Ok(())
+}
+
+/// A random identifier: 80 bits, lowercase hex. Unguessable enough for record ids, which are
+/// never the only protection of anything.
+pub fn new_id() -> String {
+    let bytes: [u8; 10] = rand::random();
+    hex::encode(bytes)
+}
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

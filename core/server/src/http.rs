@@ -1,0 +1,95 @@
+//! HTTP routes (poem). Socket.IO shares the port under `/socket.io/`.
+
+use poem::web::{Data, Json};
+use poem::{
+    EndpointExt, IntoResponse, Request, Response, Route, get, handler, middleware::Tracing, post,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::{App, AppState};
+use crate::bridge::SocketIoEndpoint;
+use crate::error::{AppError, ok_envelope};
+
+/// An [`AppError`] as an HTTP response: the same envelope as Socket.IO acks.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct HttpError(pub AppError);
+
+impl poem::error::ResponseError for HttpError {
+    fn status(&self) -> http::StatusCode {
+        self.0.http_status()
+    }
+
+    fn as_response(&self) -> Response {
+        let mut resp = Json(self.0.envelope())
+            .with_status(self.0.http_status())
+            .into_response();
+        if let AppError::RateLimited { retry_after_secs } = self.0
+            && let Ok(v) = http::HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            resp.headers_mut().insert(http::header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+impl From<AppError> for HttpError {
+    fn from(e: AppError) -> Self {
+        Self(e)
+    }
+}
+
+type HttpResult = Result<Response, HttpError>;
+
+fn ok(data: impl serde::Serialize) -> HttpResult {
+    Ok(Json(ok_envelope(data)).into_response())
+}
+
+pub fn routes(app: App, socket_io: SocketIoEndpoint) -> impl poem::Endpoint {
+    Route::new()
+        .at("/api/health", get(health))
+        .at("/api/auth/login", post(login))
+        .nest("/api", api_not_found)
+        .nest_no_strip("/socket.io", socket_io)
+        .data(app)
+        .with(Tracing)
+}
+
+#[handler]
+async fn api_not_found() -> HttpResult {
+    Err(HttpError(AppError::NotFound("route")))
+}
+
+#[handler]
+async fn health(Data(app): Data<&App>) -> Json<Value> {
+    let storage_ok = std::fs::metadata(&app.cfg.data_dir).is_ok_and(|m| m.is_dir());
+    Json(json!({
+        "status": if storage_ok { "ok" } else { "degraded" },
+        "version": AppState::version(),
+        "uptimeSecs": app.started.elapsed().as_secs(),
+        "storage": { "backend": "local", "ok": storage_ok },
+    }))
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+#[handler]
+async fn login(req: &Request, Data(app): Data<&App>, body: poem::Body) -> HttpResult {
+    let bytes = body
+        .into_bytes_limit(64 * 1024)
+        .await
+        .map_err(|_| AppError::TooLarge("a login request is at most 64 KiB".into()))?;
+    let body: LoginBody = serde_json::from_slice(&bytes)
+        .map_err(|e| crate::error::payload_error_text(&e.to_string()))?;
+    let ip = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    let (user, token) = app
+        .auth
+        .login(&app.users, &body.username, body.password, ip)
+        .await?;
+    ok(json!({ "token": token.token, "expiresAt": token.expires_at, "user": user.view() }))
+}

@@ -1,0 +1,273 @@
+//! Socket.IO: connection auth, the request/ack envelope, and session upkeep.
+//!
+//! Every request event goes through [`on`]: it checks access against the user as stored *now*
+//! (so revocation and demotion take effect on the next call), parses the payload, runs the
+//! handler and acks one envelope. Anything else a client emits gets `invalid`.
+
+mod auth_events;
+
+use std::future::Future;
+use std::time::Duration;
+
+use engineioxide::service::NotFoundService;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::service::SocketIoService;
+use socketioxide::{ParserConfig, SocketIo};
+
+use crate::app::App;
+use crate::auth::Claims;
+use crate::bridge::ClientIp;
+use crate::db::now_secs;
+use crate::error::{AppError, AppResult, ok_envelope, payload_error_text};
+use crate::users::User;
+
+/// Who may call an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Anyone,
+    User,
+    Admin,
+}
+
+/// The signed-in identity of a socket, kept in its extensions.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: String,
+    pub generation: u64,
+    pub jti: String,
+    pub expires_at: i64,
+}
+
+impl From<&Claims> for Session {
+    fn from(c: &Claims) -> Self {
+        Self {
+            user_id: c.sub.clone(),
+            generation: c.generation,
+            jti: c.jti.clone(),
+            expires_at: c.exp,
+        }
+    }
+}
+
+/// What a handler gets: the app, its socket, and the caller (when the event needs one).
+pub struct Ctx {
+    pub app: App,
+    pub socket: SocketRef,
+    pub user: Option<User>,
+}
+
+impl Ctx {
+    pub fn user(&self) -> AppResult<&User> {
+        self.user.as_ref().ok_or(AppError::Unauthenticated)
+    }
+
+    pub fn client_ip(&self) -> Option<std::net::IpAddr> {
+        self.socket
+            .req_parts()
+            .extensions
+            .get::<ClientIp>()
+            .map(|c| c.0)
+    }
+}
+
+pub fn build(max_payload: u64) -> (SocketIoService<NotFoundService>, SocketIo) {
+    SocketIo::builder()
+        .max_payload(max_payload)
+        .with_parser(ParserConfig::common().max_incoming_binary_buf_size(16 * 1024 * 1024))
+        .build_svc()
+}
+
+/// Registers the namespace handler and starts session upkeep.
+pub fn register(app: &App) {
+    let connect_app = app.clone();
+    app.io.ns(
+        "/",
+        move |socket: SocketRef, TryData(auth): TryData<HandshakeAuth>| {
+            let app = connect_app.clone();
+            async move { on_connect(app, socket, auth.ok()).await }
+        },
+    );
+    let sweep_app = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            sweep_sessions(&sweep_app);
+        }
+    });
+}
+
+#[derive(Debug, Deserialize)]
+struct HandshakeAuth {
+    token: Option<String>,
+}
+
+async fn on_connect(app: App, socket: SocketRef, auth: Option<HandshakeAuth>) {
+    let token = auth.and_then(|a| a.token).filter(|t| !t.is_empty());
+    let mut reason = None;
+    if let Some(token) = token {
+        match app.auth.verify(&app.users, &token) {
+            Ok((user, claims)) => attach_session(&socket, &user, &claims),
+            Err(_) => reason = Some("invalid_token"),
+        }
+    }
+    let user = current_user(&app, &socket).ok().flatten();
+    let _ = socket.emit(
+        "auth:session",
+        &json!({ "user": user.map(|u| u.view()), "reason": reason }),
+    );
+    auth_events::register(&app, &socket);
+    socket.on_fallback(|Event(event): Event, ack: AckSender| async move {
+        let err = AppError::invalid(format!("unknown event '{event}'"));
+        let _ = ack.send(&err.envelope());
+    });
+}
+
+pub fn attach_session(socket: &SocketRef, user: &User, claims: &Claims) {
+    socket.extensions.insert(Session::from(claims));
+    socket.join(user_room(&user.id));
+}
+
+pub fn detach_session(socket: &SocketRef) {
+    if let Some(session) = socket.extensions.remove::<Session>() {
+        socket.leave(user_room(&session.user_id));
+    }
+}
+
+pub fn user_room(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+/// The socket's user if its session is still valid; `Ok(None)` for anonymous sockets.
+fn current_user(app: &App, socket: &SocketRef) -> AppResult<Option<User>> {
+    let Some(session) = socket.extensions.get::<Session>() else {
+        return Ok(None);
+    };
+    let valid = |user: &User| -> AppResult<bool> {
+        Ok(user.token_generation == session.generation
+            && session.expires_at > now_secs()
+            && !app.users.is_token_revoked(&session.jti)?)
+    };
+    match app.users.get(&session.user_id)? {
+        Some(user) if valid(&user)? => Ok(Some(user)),
+        _ => {
+            detach_session(socket);
+            Err(AppError::Unauthenticated)
+        }
+    }
+}
+
+fn authorize(app: &App, socket: &SocketRef, access: Access) -> AppResult<Option<User>> {
+    let user = match current_user(app, socket) {
+        Ok(user) => user,
+        Err(e) if access == Access::Anyone => {
+            let _ = e;
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    match (access, &user) {
+        (Access::Anyone, _) => Ok(user),
+        (_, None) => Err(AppError::Unauthenticated),
+        (Access::Admin, Some(u)) if !u.is_admin => Err(AppError::Forbidden(
+            "only an administrator can do that".into(),
+        )),
+        _ => Ok(user),
+    }
+}
+
+/// Registers a request event: access check, payload parsing, one ack envelope.
+pub fn on<P, F, Fut, R>(
+    app: &App,
+    socket: &SocketRef,
+    event: &'static str,
+    access: Access,
+    handler: F,
+) where
+    P: DeserializeOwned + Send + Sync + 'static,
+    F: Fn(Ctx, P) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = AppResult<R>> + Send + 'static,
+    R: Serialize,
+{
+    let app = app.clone();
+    socket.on(
+        event,
+        move |socket: SocketRef, TryData(data): TryData<P>, ack: AckSender| {
+            let app = app.clone();
+            let handler = handler.clone();
+            async move {
+                let result = async {
+                    let user = authorize(&app, &socket, access)?;
+                    let payload = match data {
+                        Ok(payload) => payload,
+                        // An emit without arguments is treated as an empty object.
+                        Err(e) if e.to_string().contains("first element not found") => {
+                            serde_json::from_value(json!({}))
+                                .map_err(|e| payload_error_text(&e.to_string()))?
+                        }
+                        Err(e) => return Err(payload_error_text(&e.to_string())),
+                    };
+                    handler(Ctx { app, socket, user }, payload).await
+                }
+                .await;
+                let envelope = match result {
+                    Ok(data) => ok_envelope(data),
+                    Err(e) => e.envelope(),
+                };
+                // A client that emitted without a callback simply gets no answer.
+                let _ = ack.send(&envelope);
+            }
+        },
+    );
+}
+
+/// Drops sockets of a user (all of them, or those holding one token).
+pub fn disconnect_user(
+    app: &App,
+    user_id: &str,
+    only_jti: Option<&str>,
+    except: Option<&SocketRef>,
+) {
+    for socket in app.io.to(user_room(user_id)).sockets() {
+        if except.is_some_and(|e| e.id == socket.id) {
+            continue;
+        }
+        let holds = socket
+            .extensions
+            .get::<Session>()
+            .is_some_and(|s| s.user_id == user_id && only_jti.is_none_or(|jti| s.jti == jti));
+        if holds {
+            let _ = socket.emit("auth:revoked", &json!({}));
+            let _ = socket.disconnect();
+        }
+    }
+}
+
+/// Disconnects sockets whose session became invalid (user deleted, token revoked or expired)
+/// and pushes a fresh token to sockets whose token is about to expire.
+fn sweep_sessions(app: &App) {
+    let window = (app.auth.config().refresh_window_hours as i64) * 3600;
+    for socket in app.io.sockets() {
+        let Some(session) = socket.extensions.get::<Session>() else {
+            continue;
+        };
+        match current_user(app, &socket) {
+            Ok(Some(user)) if session.expires_at - now_secs() < window => {
+                if let Ok(issued) = app.auth.issue(&user)
+                    && let Ok((_, claims)) = app.auth.verify(&app.users, &issued.token)
+                {
+                    socket.extensions.insert(Session::from(&claims));
+                    let _ = socket.emit("auth:tokenRefresh", &issued);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => {
+                let _ = socket.emit("auth:revoked", &json!({}));
+                let _ = socket.disconnect();
+            }
+        }
+    }
+}
