@@ -39,7 +39,9 @@ pub fn probe(path: &Path) -> Result<ProbeReport, MediaError> {
     } else {
         stream_duration_ms.unwrap_or(0)
     };
-    let cover = find_cover(&mut input)?;
+    // A damaged picture (or damaged audio right after it) must not make the file unusable:
+    // conversion decides about the audio.
+    let cover = find_cover(&mut input).ok().flatten();
 
     let bitrate = if stream_bitrate > 0 {
         stream_bitrate
