@@ -1,0 +1,155 @@
+// Typed requests over Socket.IO acks. Every request resolves with `data` or throws an ApiError.
+import type {
+  Album,
+  Artist,
+  Health,
+  LibraryChanges,
+  ListQuery,
+  Page,
+  PlayGrant,
+  Playlist,
+  Plugin,
+  ServerInfo,
+  Share,
+  ShareKind,
+  Song,
+  SongListQuery,
+  SongPatch,
+  TokenGrant,
+  UploadFileSpec,
+  UploadInitResult,
+  UploadProgress,
+  UploadStatus,
+  User,
+  UserStats,
+} from './types';
+import { ApiError, transportError, unwrap } from './envelope';
+
+type Empty = Record<string, never>;
+
+/** event -> [payload, data] */
+export interface Requests {
+  'server:info': [Empty | undefined, ServerInfo];
+  'auth:login': [{ username: string; password: string }, TokenGrant];
+  'auth:useResetToken': [{ resetToken: string; newPassword: string }, TokenGrant];
+  'auth:refresh': [Empty | undefined, TokenGrant];
+  'auth:logout': [{ everywhere?: boolean } | undefined, Empty];
+  'auth:changePassword': [{ currentPassword: string; newPassword: string }, TokenGrant];
+  'auth:createUser': [
+    { username: string; password?: string; isAdmin: boolean },
+    { user: User; resetToken?: string; resetTokenExpiresAt?: number },
+  ];
+  'auth:resetPassword': [{ userId: string }, { resetToken: string; expiresAt: number }];
+  'auth:setPassword': [{ userId: string; password: string }, { user: User }];
+  'user:list': [Empty | undefined, { items: User[] }];
+  'user:delete': [{ userId: string }, { userId: string }];
+  'user:profile': [{ userId?: string } | undefined, { user: User }];
+  'user:update': [{ displayName?: string; bio?: string }, { user: User }];
+  'user:getStats': [{ userId?: string } | undefined, UserStats];
+
+  // library (being built on the server)
+  'song:list': [SongListQuery, Page<Song>];
+  'song:get': [{ songId: string }, { song: Song }];
+  'song:update': [{ songId: string; patch: SongPatch }, { song: Song }];
+  'song:delete': [{ songId: string }, { songId: string }];
+  'album:list': [ListQuery, Page<Album>];
+  'album:get': [{ albumId: string }, { album: Album; songs: Song[] }];
+  'artist:list': [ListQuery, Page<Artist>];
+  'library:changes': [{ since: number }, LibraryChanges];
+  'song:play': [{ songId: string }, PlayGrant];
+
+  // upload
+  'song:uploadInit': [{ files: UploadFileSpec[] }, UploadInitResult];
+  'song:uploadChunk': [
+    { uploadId: string; fileId: string; index: number; data: ArrayBuffer },
+    { received: number },
+  ];
+  'song:uploadStatus': [{ uploadId: string }, UploadStatus];
+  'song:uploadControl': [{ uploadId: string; fileId?: string; action: 'skip' | 'cancel' }, Empty];
+
+  // playlists & sharing
+  'playlist:list': [Empty | undefined, { items: Playlist[] }];
+  'playlist:get': [{ playlistId: string }, { playlist: Playlist; songs: Song[] }];
+  'playlist:create': [{ name: string; isPublic?: boolean; songIds?: string[] }, { playlist: Playlist }];
+  'playlist:update': [{ playlistId: string; name?: string; isPublic?: boolean }, { playlist: Playlist }];
+  'playlist:delete': [{ playlistId: string }, { playlistId: string }];
+  'playlist:addSongs': [{ playlistId: string; songIds: string[] }, { playlist: Playlist }];
+  'playlist:removeSongs': [{ playlistId: string; indexes: number[] }, { playlist: Playlist }];
+  'playlist:reorder': [{ playlistId: string; songIds: string[] }, { playlist: Playlist }];
+  'playlist:shareWith': [{ playlistId: string; usernames: string[] }, { playlist: Playlist }];
+  'share:create': [{ kind: ShareKind; id: string; expiresAt?: number; maxPlays?: number }, Share];
+  'share:list': [{ kind?: ShareKind; id?: string } | undefined, { items: Share[] }];
+  'share:revoke': [{ token: string }, { token: string }];
+
+  // plugins
+  'plugin:list': [Empty | undefined, { items: Plugin[] }];
+  'plugin:enable': [{ name: string }, { plugin: Plugin }];
+  'plugin:disable': [{ name: string }, { plugin: Plugin }];
+}
+
+/** server -> client pushes */
+export interface Pushes {
+  'auth:session': { user: User | null; reason: null | 'invalid_token' };
+  'auth:tokenRefresh': { token: string; expiresAt: number };
+  'auth:revoked': Record<string, never>;
+  'song:added': { song: Song; seq?: number };
+  'song:updated': { song: Song; seq?: number };
+  'song:deleted': { songId: string; seq?: number };
+  'song:uploadProgress': UploadProgress;
+  'playlist:updated': { playlist: Playlist };
+  'playlist:deleted': { playlistId: string };
+  'user:updated': { user: User };
+}
+
+/** The transport an Api needs: satisfied by socket.io-client's Socket (and by fakes in tests). */
+export interface AckTransport {
+  readonly connected: boolean;
+  timeout(ms: number): { emitWithAck(event: string, ...args: unknown[]): Promise<unknown> };
+}
+
+export const DEFAULT_TIMEOUT_MS = 15000;
+
+export interface CallOpts {
+  timeoutMs?: number;
+}
+type CallArgs<E extends keyof Requests> = undefined extends Requests[E][0]
+  ? [payload?: Requests[E][0], opts?: CallOpts]
+  : [payload: Requests[E][0], opts?: CallOpts];
+
+export class Api {
+  /** Called with every ApiError before it is thrown (the app uses it for `unauthenticated`). */
+  onError?: (e: ApiError) => void;
+
+  constructor(private readonly transport: () => AckTransport) {}
+
+  async call<E extends keyof Requests>(
+    event: E,
+    ...args: CallArgs<E>
+  ): Promise<Requests[E][1]> {
+    const [payload, opts] = args;
+    const t = this.transport();
+    let raw: unknown;
+    try {
+      if (!t.connected) throw new ApiError('offline', 'Not connected to the server.', { event });
+      raw = await t.timeout(opts?.timeoutMs ?? DEFAULT_TIMEOUT_MS).emitWithAck(event, payload ?? {});
+    } catch (e) {
+      const err = transportError(e, event);
+      this.onError?.(err);
+      throw err;
+    }
+    try {
+      return unwrap<Requests[E][1]>(raw, event);
+    } catch (e) {
+      if (e instanceof ApiError) this.onError?.(e);
+      throw e;
+    }
+  }
+}
+
+export async function fetchHealth(base = ''): Promise<Health> {
+  const r = await fetch(`${base}/api/health`, { cache: 'no-store' });
+  const body: unknown = await r.json();
+  // Bare JSON today; an envelope is accepted too.
+  if (body && typeof body === 'object' && 'ok' in body) return unwrap<Health>(body, 'GET /api/health');
+  return body as Health;
+}

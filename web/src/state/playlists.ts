@@ -1,0 +1,50 @@
+// Playlists: the list, kept live by playlist:updated / playlist:deleted.
+import { signal } from '@preact/signals';
+import { isUnknownEvent } from '../api/envelope';
+import type { Playlist } from '../api/types';
+import { api, onPush, onReconnect, onSignIn, onSignOut } from './session';
+
+export const playlists = signal<Playlist[]>([]);
+export const playlistsSupported = signal<boolean | null>(null);
+
+export async function loadPlaylists(): Promise<void> {
+  try {
+    const r = await api.call('playlist:list');
+    playlists.value = r.items;
+    playlistsSupported.value = true;
+  } catch (e) {
+    if (isUnknownEvent(e)) playlistsSupported.value = false;
+  }
+}
+
+export function upsertPlaylist(p: Playlist): void {
+  const has = playlists.value.some((x) => x.id === p.id);
+  playlists.value = has ? playlists.value.map((x) => (x.id === p.id ? p : x)) : [...playlists.value, p];
+}
+
+export function dropPlaylist(id: string): void {
+  playlists.value = playlists.value.filter((x) => x.id !== id);
+}
+
+export async function createPlaylist(name: string, songIds: string[] = []): Promise<Playlist> {
+  const { playlist } = await api.call('playlist:create', { name, isPublic: false, songIds });
+  upsertPlaylist(playlist);
+  return playlist;
+}
+
+export async function addToPlaylist(playlistId: string, songIds: string[]): Promise<Playlist> {
+  const { playlist } = await api.call('playlist:addSongs', { playlistId, songIds });
+  upsertPlaylist(playlist);
+  return playlist;
+}
+
+export function initPlaylists(): void {
+  onPush('playlist:updated', (p) => upsertPlaylist(p.playlist));
+  onPush('playlist:deleted', (p) => dropPlaylist(p.playlistId));
+  onSignIn(() => void loadPlaylists());
+  onReconnect(() => void loadPlaylists());
+  onSignOut(() => {
+    playlists.value = [];
+    playlistsSupported.value = null;
+  });
+}

@@ -1,0 +1,10 @@
+// The app's one uploader, wired to pushes and reconnects.
+import { Uploader } from './uploader';
+import { api, onPush, onReconnect } from './session';
+
+export const uploader = new Uploader(api);
+
+export function initUploads(): void {
+  onPush('song:uploadProgress', (p) => uploader.onProgress(p));
+  onReconnect(() => void uploader.resume());
+}

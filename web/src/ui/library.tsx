@@ -1,0 +1,316 @@
+// Library: songs (search as you type, infinite scroll), albums with covers, artists.
+import { useEffect, useState } from 'preact/hooks';
+import type { Album, Song } from '../api/types';
+import { href, navigate, route } from '../router';
+import {
+  albumQuery,
+  albums,
+  artistQuery,
+  artists,
+  cache,
+  cacheVersion,
+  librarySupported,
+  loadAlbums,
+  loadArtists,
+  loadSongs,
+  reportError,
+  setSongQuery,
+  setSongSort,
+  songQuery,
+  songSort,
+  songs,
+} from '../state/library';
+import { api } from '../state/session';
+import { playSongs } from '../state/player';
+import { Cover, Empty, LoadMore, PageHead, Spinner, fmtLong, val } from './common';
+import { Icon } from './icons';
+import { ShareDialog } from './menu';
+import { openDialog } from './common';
+import { SongList } from './songs';
+
+function Tabs() {
+  const tab = route.value.parts[1] ?? 'songs';
+  const t = (id: string, label: string) => (
+    <a href={href(`/library/${id}`)} class={`tab ${tab === id ? 'active' : ''}`} aria-current={tab === id ? 'page' : undefined}>
+      {label}
+    </a>
+  );
+  return (
+    <nav class="tabs" aria-label="Library sections">
+      {t('songs', 'Songs')}
+      {t('albums', 'Albums')}
+      {t('artists', 'Artists')}
+    </nav>
+  );
+}
+
+function Unsupported() {
+  return (
+    <Empty title="The library is on its way" icon="library">
+      This server does not offer the library yet. Songs, albums and artists will appear here as soon as it does.
+    </Empty>
+  );
+}
+
+function SearchBox(props: { value: string; onInput: (v: string) => void; label: string }) {
+  return (
+    <div class="search">
+      <Icon name="search" size={18} />
+      <input
+        id="search"
+        type="search"
+        placeholder={`${props.label}  ( / )`}
+        aria-label={props.label}
+        value={props.value}
+        onInput={(e) => props.onInput(val(e))}
+        autocomplete="off"
+      />
+    </div>
+  );
+}
+
+export function LibraryView() {
+  const tab = route.value.parts[1] ?? 'songs';
+  return (
+    <section class="page">
+      <PageHead title="Library">
+        <Tabs />
+      </PageHead>
+      {tab === 'albums' ? <AlbumsGrid /> : tab === 'artists' ? <ArtistsList /> : <SongsPane />}
+    </section>
+  );
+}
+
+function SongsPane() {
+  const st = songs.value;
+  useEffect(() => {
+    if (!st.ids.length && !st.loading && !st.done) void loadSongs(true);
+  }, []);
+  return (
+    <>
+      <div class="toolbar">
+        <SearchBox value={songQuery.value} onInput={setSongQuery} label="Search songs, artists, albums" />
+        <label class="sort">
+          <span class="sr-only">Sort by</span>
+          <select value={songSort.value} onChange={(e) => setSongSort((e.currentTarget as HTMLSelectElement).value as typeof songSort.value)}>
+            <option value="recent">Recently added</option>
+            <option value="title">Title</option>
+            <option value="artist">Artist</option>
+            <option value="album">Album</option>
+          </select>
+        </label>
+        <button type="button" class="btn primary" disabled={!st.ids.length} onClick={() => playSongs(st.ids, 0)}>
+          <Icon name="play" size={18} /> Play all
+        </button>
+      </div>
+      {librarySupported.value === false ? (
+        <Unsupported />
+      ) : st.ids.length ? (
+        <>
+          <SongList ids={st.ids} label="Songs" />
+          <LoadMore onMore={() => void loadSongs()} loading={st.loading} done={st.done} />
+        </>
+      ) : st.loading ? (
+        <div class="center">
+          <Spinner />
+        </div>
+      ) : songQuery.value ? (
+        <Empty title="Nothing found" icon="search">
+          No song matches “{songQuery.value}”.
+        </Empty>
+      ) : (
+        <Empty title="No music yet" icon="upload">
+          <a href="#/upload">Upload some songs</a> — drop files or whole folders.
+        </Empty>
+      )}
+    </>
+  );
+}
+
+function AlbumsGrid() {
+  const st = albums.value;
+  const [q, setQ] = useState(albumQuery.value);
+  useEffect(() => void loadAlbums(!st.ids.length), []);
+  useEffect(() => {
+    const t = setTimeout(() => {
+      if (albumQuery.value !== q) {
+        albumQuery.value = q;
+        void loadAlbums(true);
+      }
+    }, 200);
+    return () => clearTimeout(t);
+  }, [q]);
+  return (
+    <>
+      <div class="toolbar">
+        <SearchBox value={q} onInput={setQ} label="Search albums" />
+      </div>
+      {librarySupported.value === false ? (
+        <Unsupported />
+      ) : st.ids.length ? (
+        <>
+          <ul class="album-grid" aria-label="Albums">
+            {st.ids.map((a) => (
+              <li key={a.id}>
+                <a class="album-card" href={href(`/album/${encodeURIComponent(a.id)}`)}>
+                  <Cover url={a.coverUrl} seed={a.title} size="lg" />
+                  <span class="album-title">{a.title || 'Unknown album'}</span>
+                  <span class="album-sub">
+                    {a.artist || 'Unknown artist'}
+                    {a.year ? ` · ${a.year}` : ''}
+                  </span>
+                </a>
+              </li>
+            ))}
+          </ul>
+          <LoadMore onMore={() => void loadAlbums()} loading={st.loading} done={st.done} />
+        </>
+      ) : st.loading ? (
+        <div class="center">
+          <Spinner />
+        </div>
+      ) : (
+        <Empty title="No albums" icon="disc" />
+      )}
+    </>
+  );
+}
+
+function ArtistsList() {
+  const st = artists.value;
+  const [q, setQ] = useState(artistQuery.value);
+  useEffect(() => void loadArtists(!st.ids.length), []);
+  useEffect(() => {
+    const t = setTimeout(() => {
+      if (artistQuery.value !== q) {
+        artistQuery.value = q;
+        void loadArtists(true);
+      }
+    }, 200);
+    return () => clearTimeout(t);
+  }, [q]);
+  return (
+    <>
+      <div class="toolbar">
+        <SearchBox value={q} onInput={setQ} label="Search artists" />
+      </div>
+      {librarySupported.value === false ? (
+        <Unsupported />
+      ) : st.ids.length ? (
+        <>
+          <ul class="artist-list" aria-label="Artists">
+            {st.ids.map((a) => (
+              <li key={a.id}>
+                <a class="artist-row" href={href(`/artist/${encodeURIComponent(a.id)}?name=${encodeURIComponent(a.name)}`)}>
+                  <Cover seed={a.name} size="sm" />
+                  <span class="grow">
+                    <span class="song-title">{a.name || 'Unknown artist'}</span>
+                    <span class="song-sub">
+                      {a.albumCount} albums · {a.songCount} songs
+                    </span>
+                  </span>
+                </a>
+              </li>
+            ))}
+          </ul>
+          <LoadMore onMore={() => void loadArtists()} loading={st.loading} done={st.done} />
+        </>
+      ) : st.loading ? (
+        <div class="center">
+          <Spinner />
+        </div>
+      ) : (
+        <Empty title="No artists" icon="user" />
+      )}
+    </>
+  );
+}
+
+export function AlbumView() {
+  const albumId = route.value.parts[1] ?? '';
+  const [album, setAlbum] = useState<Album | null>(null);
+  const [ids, setIds] = useState<string[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    api
+      .call('album:get', { albumId })
+      .then((r) => {
+        cache.upsert(r.songs);
+        setAlbum(r.album);
+        setIds(r.songs.map((s) => s.id));
+      })
+      .catch((e) => setError(e.userMessage ?? String(e)));
+  }, [albumId]);
+  void cacheVersion.value;
+  const present = ids.filter((id) => cache.has(id));
+  if (error) return <Empty title="Album not available">{error}</Empty>;
+  if (!album)
+    return (
+      <div class="center">
+        <Spinner />
+      </div>
+    );
+  return (
+    <section class="page">
+      <div class="hero">
+        <Cover url={album.coverUrl} seed={album.title} size="xl" label={`Cover of ${album.title}`} />
+        <div class="hero-text">
+          <span class="eyebrow">Album</span>
+          <h1>{album.title || 'Unknown album'}</h1>
+          <p class="sub">
+            {album.artist || 'Unknown artist'}
+            {album.year ? ` · ${album.year}` : ''} · {album.songCount} songs · {fmtLong(album.durationMs)}
+          </p>
+          <div class="hero-actions">
+            <button type="button" class="btn primary" onClick={() => playSongs(present, 0)} disabled={!present.length}>
+              <Icon name="play" size={18} /> Play
+            </button>
+            <button type="button" class="btn" onClick={() => openDialog(<ShareDialog kind="album" id={album.id} title={album.title} />)}>
+              <Icon name="link" size={18} /> Share
+            </button>
+          </div>
+        </div>
+      </div>
+      <SongList ids={present} label={`Songs of ${album.title}`} showAlbum={false} />
+    </section>
+  );
+}
+
+export function ArtistView() {
+  const artistId = route.value.parts[1] ?? '';
+  const name = route.value.query.get('name') ?? '';
+  const [ids, setIds] = useState<string[] | null>(null);
+  useEffect(() => {
+    api
+      .call('song:list', { artistId, sort: 'album', limit: 500 })
+      .then((p) => {
+        cache.upsert(p.items);
+        setIds(p.items.map((s: Song) => s.id));
+      })
+      .catch((e) => {
+        reportError(e);
+        setIds([]);
+      });
+  }, [artistId]);
+  void cacheVersion.value;
+  const present = (ids ?? []).filter((id) => cache.has(id));
+  return (
+    <section class="page">
+      <PageHead title={name || 'Artist'} sub={ids ? `${present.length} songs` : undefined}>
+        <button type="button" class="btn primary" onClick={() => playSongs(present, 0)} disabled={!present.length}>
+          <Icon name="play" size={18} /> Play
+        </button>
+        <button type="button" class="btn ghost" onClick={() => navigate('/library/artists')}>
+          All artists
+        </button>
+      </PageHead>
+      {ids === null ? (
+        <div class="center">
+          <Spinner />
+        </div>
+      ) : (
+        <SongList ids={present} label={`Songs by ${name}`} />
+      )}
+    </section>
+  );
+}
