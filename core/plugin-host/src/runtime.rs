@@ -1,0 +1,483 @@
+//! wasmtime plumbing: the engine and its epoch ticker, component inspection, linking,
+//! pre-instantiation, and one sandboxed call (fresh store, deadline, memory cap).
+
+use crate::bindings::{self, v0_1};
+use crate::error::PluginError;
+use crate::kv::KvStore;
+use crate::types::PluginKind;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+
+/// Epoch tick: the resolution of call deadlines.
+pub const TICK: Duration = Duration::from_millis(10);
+/// Wasm stack available to a plugin call.
+pub const MAX_WASM_STACK: usize = 512 << 10;
+/// Plugin calls running at once (per host); more wait for a free slot. It is also the
+/// size of the instance pool.
+pub const POOL_SLOTS: usize = 64;
+/// Log lines one call may write.
+const LOGS_PER_CALL: u32 = 100;
+pub const PACKAGE: &str = "chillfi:plugin";
+
+/// State of one store (= one call).
+pub struct CallState {
+    pub plugin: Arc<str>,
+    pub config: Arc<BTreeMap<String, String>>,
+    /// `None` when the plugin lacks the "kv" capability: every kv call is denied.
+    pub kv: Option<Arc<Mutex<KvStore>>>,
+    pub kv_quota: usize,
+    pub limiter: CallLimiter,
+    pub logs_left: u32,
+}
+
+pub struct CallLimiter {
+    memory_bytes: usize,
+    memory_refused: bool,
+}
+
+impl ResourceLimiter for CallLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.memory_refused = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+
+    fn instances(&self) -> usize {
+        64
+    }
+    fn tables(&self) -> usize {
+        64
+    }
+    fn memories(&self) -> usize {
+        8
+    }
+}
+
+/// Increments the engine's epoch every [`TICK`] until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Engine + base linker + ticker, shared by all plugins of one host.
+pub struct Runtime {
+    pub engine: Engine,
+    linker: Linker<CallState>,
+    slots: Slots,
+    _ticker: Ticker,
+}
+
+/// A counting semaphore for blocking threads: at most [`POOL_SLOTS`] calls at once.
+struct Slots {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Slots {
+    fn acquire(&self) -> SlotGuard<'_> {
+        let mut free = crate::lock(&self.free);
+        while *free == 0 {
+            free = self.cv.wait(free).unwrap_or_else(PoisonError::into_inner);
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *crate::lock(&self.0.free) += 1;
+        self.0.cv.notify_one();
+    }
+}
+
+pub fn engine_config() -> Config {
+    let mut c = Config::new();
+    c.wasm_component_model(true);
+    c.epoch_interruption(true);
+    c.max_wasm_stack(MAX_WASM_STACK);
+    c
+}
+
+pub fn pooled_config(memory_bytes: usize) -> Config {
+    let mut c = engine_config();
+    let slots = POOL_SLOTS as u32;
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * 8)
+        .total_memories(slots * 2)
+        .total_tables(slots * 8)
+        .max_memories_per_component(4)
+        .max_memory_size(memory_bytes);
+    c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    c
+}
+
+fn engine_err(e: impl std::fmt::Display) -> PluginError {
+    PluginError::Engine(e.to_string())
+}
+
+impl Runtime {
+    pub fn new(memory_bytes: usize) -> Result<Runtime, PluginError> {
+        // The pooling allocator makes instantiation (once per call) cheaper; it reserves
+        // address space up front, so fall back to on-demand allocation where that fails.
+        // CHILLFI_PLUGIN_POOLING=0 forces on-demand allocation.
+        let pooled = std::env::var("CHILLFI_PLUGIN_POOLING").as_deref() != Ok("0");
+        let engine = match pooled.then(|| Engine::new(&pooled_config(memory_bytes))) {
+            Some(Ok(engine)) => engine,
+            Some(Err(e)) => {
+                tracing::warn!("plugin engine without pooling allocator: {e:#}");
+                Engine::new(&engine_config()).map_err(engine_err)?
+            }
+            None => Engine::new(&engine_config()).map_err(engine_err)?,
+        };
+        let mut linker = Linker::new(&engine);
+        bindings::add_imports(&mut linker).map_err(engine_err)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (e, s) = (engine.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                // Ticks follow the wall clock: when this thread is woken late (a loaded
+                // machine), it catches up, so deadlines stay deadlines in real time.
+                let start = Instant::now();
+                let tick_ns = TICK.as_nanos() as u64;
+                let mut ticks: u64 = 0;
+                while !s.load(Ordering::Relaxed) {
+                    let next = start + Duration::from_nanos(tick_ns.saturating_mul(ticks + 1));
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let due = start.elapsed().as_nanos() as u64 / tick_ns;
+                    while ticks < due {
+                        e.increment_epoch();
+                        ticks += 1;
+                    }
+                }
+            })
+            .map_err(engine_err)?;
+        let slots = Slots {
+            free: Mutex::new(POOL_SLOTS),
+            cv: Condvar::new(),
+        };
+        Ok(Runtime {
+            engine,
+            linker,
+            slots,
+            _ticker: Ticker { stop },
+        })
+    }
+
+    /// Compiles, identifies and pre-instantiates a component for `kind` (checked against
+    /// what the component exports).
+    pub fn prepare(&self, path: &Path, bytes: &[u8]) -> Result<Prepared, PluginError> {
+        let component = compile(&self.engine, path, bytes)?;
+        let found = identify(&self.engine, &component, path)?;
+        let mut linker = self.linker.clone();
+        // WASI imports (a component built for wasm32-wasip2 may carry some) are linked to
+        // functions that trap: plugins get no filesystem, clock, environment or network.
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(engine_err)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Incompatible {
+                path: path.to_path_buf(),
+                message: format!("cannot link: {e:#}"),
+            })?;
+        let incompatible = |e: wasmtime::Error| PluginError::Incompatible {
+            path: path.to_path_buf(),
+            message: format!("does not match world {}: {e:#}", found.world),
+        };
+        let pre = match found.kind {
+            PluginKind::Enricher => {
+                Pre::Enricher(v0_1::enricher::EnricherPre::new(pre).map_err(incompatible)?)
+            }
+            PluginKind::TranscodeProfile => Pre::Profile(
+                v0_1::transcode_profile::TranscodeProfilePre::new(pre).map_err(incompatible)?,
+            ),
+            PluginKind::ShareHandler => {
+                Pre::Share(v0_1::share_handler::ShareHandlerPre::new(pre).map_err(incompatible)?)
+            }
+        };
+        Ok(Prepared { found, pre })
+    }
+}
+
+/// A pre-instantiated plugin: a call only creates a store and instantiates.
+pub enum Pre {
+    Enricher(v0_1::enricher::EnricherPre<CallState>),
+    Profile(v0_1::transcode_profile::TranscodeProfilePre<CallState>),
+    Share(v0_1::share_handler::ShareHandlerPre<CallState>),
+}
+
+pub struct Prepared {
+    pub found: Identified,
+    pub pre: Pre,
+}
+
+/// What a component is, from its exports and imports.
+#[derive(Debug, Clone)]
+pub struct Identified {
+    pub kind: PluginKind,
+    pub version: String,
+    pub world: String,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+pub fn compile(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<Component, PluginError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(PluginError::NotAComponent {
+            path: path.to_path_buf(),
+            message: "not a WebAssembly file".into(),
+        });
+    }
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err(PluginError::NotAComponent {
+            path: path.to_path_buf(),
+            message: "a core WebAssembly module, not a component: link it with \
+                      wasm-component-ld (plugins/build.sh does) or wrap it with \
+                      `wasm-tools component new`"
+                .into(),
+        });
+    }
+    Component::new(engine, bytes).map_err(|e| PluginError::NotAComponent {
+        path: path.to_path_buf(),
+        message: format!("invalid component: {e:#}"),
+    })
+}
+
+/// `chillfi:plugin/enrich@0.1.0` -> ("enrich", "0.1.0")
+fn split_export(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix(PACKAGE)?.strip_prefix('/')?;
+    rest.split_once('@')
+}
+
+pub fn identify(
+    engine: &Engine,
+    component: &Component,
+    path: &Path,
+) -> Result<Identified, PluginError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
+    let incompatible = |message: String| PluginError::Incompatible {
+        path: path.to_path_buf(),
+        message,
+    };
+
+    let mut found: Vec<(PluginKind, &str)> = Vec::new();
+    for e in &exports {
+        if let Some((iface, version)) = split_export(e)
+            && let Some(kind) = PluginKind::ALL
+                .into_iter()
+                .find(|k| k.export_interface() == iface)
+        {
+            found.push((kind, version));
+        }
+    }
+    let (kind, version) = match found.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(incompatible(format!(
+                "exports none of {PACKAGE}/{{enrich,transcode,share}}: not a ChillFi plugin \
+                 (exports: {})",
+                if exports.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    exports.join(", ")
+                }
+            )));
+        }
+        _ => {
+            return Err(incompatible(format!(
+                "exports more than one plugin interface ({}); a plugin has exactly one kind",
+                exports.join(", ")
+            )));
+        }
+    };
+    if !crate::manifest::SUPPORTED_WIT_VERSIONS.contains(&version) {
+        return Err(incompatible(format!(
+            "built against {PACKAGE}@{version}; this server supports {}",
+            crate::manifest::SUPPORTED_WIT_VERSIONS.join(", ")
+        )));
+    }
+    for i in &imports {
+        let ours = split_export(i)
+            .is_some_and(|(iface, v)| (iface == "host" || iface == "kv") && v == version);
+        if !ours && !i.starts_with("wasi:") {
+            return Err(incompatible(format!(
+                "imports {i}, which ChillFi does not provide (plugins may only import \
+                 {PACKAGE}/host and {PACKAGE}/kv)"
+            )));
+        }
+    }
+    Ok(Identified {
+        kind,
+        version: version.to_string(),
+        world: format!("{PACKAGE}/{}@{version}", kind.as_str()),
+        imports,
+        exports,
+    })
+}
+
+/// Why a call failed (trap, timeout, memory): always a fault.
+#[derive(Debug)]
+pub struct CallFailure {
+    pub message: String,
+}
+
+/// Runs `f` against a fresh instance of `pre` with the deadline and memory cap.
+pub fn call<R>(
+    rt: &Runtime,
+    state: CallState,
+    deadline: Duration,
+    f: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
+) -> Result<R, CallFailure> {
+    let _slot = rt.slots.acquire();
+    let mut store = Store::new(&rt.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    let ticks = deadline.as_nanos().div_ceil(TICK.as_nanos()).max(1) as u64;
+    // +1: the next tick may come right away, so `ticks` alone could cut a call short.
+    store.set_epoch_deadline(ticks + 1);
+    store.epoch_deadline_trap();
+    let result = f(&mut store);
+    result.map_err(|e| {
+        let memory = store.data().limiter.memory_refused;
+        CallFailure {
+            message: describe(&e, deadline, memory, store.data().limiter.memory_bytes),
+        }
+    })
+}
+
+fn describe(e: &wasmtime::Error, deadline: Duration, memory_refused: bool, cap: usize) -> String {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => format!("timed out after {} ms", deadline.as_millis()),
+        Some(Trap::StackOverflow) => "trapped: wasm stack exhausted (recursion too deep)".into(),
+        Some(t) if memory_refused => {
+            format!(
+                "memory limit of {} MiB exceeded (then trapped: {t})",
+                cap >> 20
+            )
+        }
+        Some(t) => format!("trapped: {t}"),
+        None if memory_refused => format!("memory limit of {} MiB exceeded: {e:#}", cap >> 20),
+        None => format!("failed: {e:#}"),
+    }
+}
+
+impl CallState {
+    pub fn new(
+        plugin: Arc<str>,
+        config: Arc<BTreeMap<String, String>>,
+        kv: Option<Arc<Mutex<KvStore>>>,
+        kv_quota: usize,
+        memory_bytes: usize,
+    ) -> Self {
+        CallState {
+            plugin,
+            config,
+            kv,
+            kv_quota,
+            limiter: CallLimiter {
+                memory_bytes,
+                memory_refused: false,
+            },
+            logs_left: LOGS_PER_CALL,
+        }
+    }
+}
+
+// ----- one call per export -----
+
+use v0_1::{enrich, share, transcode};
+
+pub fn enrich(
+    rt: &Runtime,
+    pre: &v0_1::enricher::EnricherPre<CallState>,
+    state: CallState,
+    deadline: Duration,
+    input: &enrich::EnrichInput,
+) -> Result<Result<enrich::MetadataPatch, String>, CallFailure> {
+    call(rt, state, deadline, |store| {
+        let instance = pre.instantiate(&mut *store)?;
+        instance
+            .chillfi_plugin_enrich()
+            .call_enrich(&mut *store, input)
+    })
+}
+
+pub fn choose_profile(
+    rt: &Runtime,
+    pre: &v0_1::transcode_profile::TranscodeProfilePre<CallState>,
+    state: CallState,
+    deadline: Duration,
+    client: &transcode::ClientInfo,
+    source: &transcode::SourceInfo,
+) -> Result<Option<transcode::Profile>, CallFailure> {
+    call(rt, state, deadline, |store| {
+        let instance = pre.instantiate(&mut *store)?;
+        instance
+            .chillfi_plugin_transcode()
+            .call_choose_profile(&mut *store, client, source)
+    })
+}
+
+pub fn share_create(
+    rt: &Runtime,
+    pre: &v0_1::share_handler::ShareHandlerPre<CallState>,
+    state: CallState,
+    deadline: Duration,
+    request: &share::ShareRequest,
+) -> Result<Result<share::ShareDecision, String>, CallFailure> {
+    call(rt, state, deadline, |store| {
+        let instance = pre.instantiate(&mut *store)?;
+        instance
+            .chillfi_plugin_share()
+            .call_on_create(&mut *store, request)
+    })
+}
+
+pub fn share_access(
+    rt: &Runtime,
+    pre: &v0_1::share_handler::ShareHandlerPre<CallState>,
+    state: CallState,
+    deadline: Duration,
+    info: &share::AccessInfo,
+) -> Result<share::AccessDecision, CallFailure> {
+    call(rt, state, deadline, |store| {
+        let instance = pre.instantiate(&mut *store)?;
+        instance
+            .chillfi_plugin_share()
+            .call_on_access(&mut *store, info)
+    })
+}
