@@ -1,0 +1,216 @@
+// E2E harness: the real chillfi binary (like core/server/tests/socket/harness.mjs), the built UI,
+// and Debian's Chromium driven by playwright-core.
+//
+// Where the UI comes from (one switch):
+//   E2E_UI=proxy  (default) web/dist served by e2e/static-proxy.mjs with the server's CSP,
+//                 proxying /socket.io and /api to chillfi
+//   E2E_UI=server the UI embedded in chillfi itself (once core/server embeds web/dist)
+// Env names never start with CHILLFI_ (the server reads those as configuration).
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startStaticProxy } from './static-proxy.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const WEB = path.resolve(here, '..');
+export const REPO = path.resolve(WEB, '..');
+export const UI_SOURCE = process.env.E2E_UI ?? 'proxy';
+export const BIN =
+  process.env.TEST_CHILLFI_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(REPO, 'target'), 'debug', 'chillfi');
+export const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
+export const SHOTS = path.join(REPO, 'test-artifacts', 'screenshots');
+
+export const ADMIN = { name: 'admin', password: 'admin-pass-1', admin: true };
+export const ALICE = { name: 'alice', password: 'alice-pass-1', admin: false };
+
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 360, height: 740 };
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function cli(dataDir, args) {
+  return execFileSync(BIN, ['--data-dir', dataDir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Creates users with the CLI before the server starts; returns reset tokens of those without a password. */
+export function addUsers(dataDir, users) {
+  const tokens = {};
+  for (const u of users) {
+    const args = ['user', 'add', u.name];
+    if (u.admin) args.push('--admin');
+    if (u.password) {
+      const f = path.join(dataDir, `.pw-${u.name}`);
+      fs.writeFileSync(f, u.password + '\n', { mode: 0o600 });
+      args.push('--password-file', f);
+    }
+    const m = cli(dataDir, args).match(/reset token[^:]*: ([0-9a-f]{32})/);
+    if (m) tokens[u.name] = m[1];
+  }
+  return tokens;
+}
+
+/** A fresh data dir, users, chillfi on a free port, and the UI URL to open. */
+export async function startStack({ users = [ADMIN, ALICE] } = {}) {
+  if (!fs.existsSync(BIN)) throw new Error(`chillfi binary not found at ${BIN} (cargo build -p chillfi, or set TEST_CHILLFI_BIN)`);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-e2e-'));
+  const resetTokens = addUsers(dataDir, users);
+  const port = await freePort();
+  const apiUrl = `http://127.0.0.1:${port}`;
+  let logs = '';
+  let proc;
+  let exited;
+  const launch = async () => {
+    proc = spawn(BIN, ['--data-dir', dataDir, 'serve', '--listen', `127.0.0.1:${port}`], {
+      env: { ...process.env, CHILLFI_LOG__LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    proc.stdout.on('data', (d) => (logs += d));
+    proc.stderr.on('data', (d) => (logs += d));
+    exited = new Promise((r) => proc.on('exit', r));
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`chillfi exited early:\n${logs}`);
+      try {
+        if ((await fetch(`${apiUrl}/api/health`)).ok) return;
+      } catch {}
+      if (Date.now() > deadline) throw new Error(`chillfi did not become ready:\n${logs}`);
+      await sleep(50);
+    }
+  };
+  const kill = async () => {
+    if (proc.exitCode !== null) return;
+    proc.kill('SIGTERM');
+    await Promise.race([exited, sleep(5000)]);
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    await exited;
+  };
+  await launch();
+  let proxy = null;
+  let uiUrl = apiUrl;
+  if (UI_SOURCE === 'proxy') {
+    const dist = path.join(WEB, 'dist');
+    if (!fs.existsSync(path.join(dist, 'index.html'))) throw new Error('web/dist is missing: run npm run build');
+    proxy = await startStaticProxy({ distDir: dist, target: apiUrl });
+    uiUrl = proxy.url;
+  }
+  return {
+    apiUrl,
+    uiUrl,
+    dataDir,
+    resetTokens,
+    logs: () => logs,
+    /** Stops chillfi (same port and data kept) so tests can watch the client reconnect. */
+    kill,
+    relaunch: launch,
+    async stop() {
+      await proxy?.close();
+      await kill();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+/**
+ * A new context + page at `viewport`. Collects console errors and CSP violations so tests can
+ * assert none happened.
+ */
+export async function openPage(browser, stack, { viewport = DESKTOP, hash = '' } = {}) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, reducedMotion: 'reduce' });
+  context.setDefaultTimeout(15000);
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) page.problems.push(m.text());
+  });
+  page.on('pageerror', (e) => page.problems.push(String(e)));
+  await page.goto(`${stack.uiUrl}/${hash}`);
+  return { context, page };
+}
+
+export async function shot(page, name) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.waitForTimeout(150);
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+}
+
+export async function signIn(page, user) {
+  await page.getByLabel('Username').fill(user.name);
+  await page.getByLabel('Password', { exact: true }).fill(user.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('me-name').first().waitFor({ state: 'attached' });
+}
+
+/**
+ * Which of `events` the server does not know yet (it answers "unknown event" to those, and
+ * `unauthenticated` to known ones from an anonymous socket). Used to skip scenarios, with the
+ * missing event as the reason, until the server lands them.
+ */
+export async function missingEvents(events) {
+  const { io } = await import('socket.io-client');
+  const stack = await startStack({ users: [] });
+  try {
+    const socket = io(stack.apiUrl, { transports: ['websocket'], reconnection: false, forceNew: true });
+    await new Promise((res, rej) => {
+      socket.once('connect', res);
+      socket.once('connect_error', rej);
+    });
+    const missing = [];
+    for (const e of events) {
+      const r = await socket.timeout(5000).emitWithAck(e, {});
+      if (!r?.ok && /unknown event/i.test(r?.error?.message ?? '')) missing.push(e);
+    }
+    socket.close();
+    return missing;
+  } finally {
+    await stack.stop();
+  }
+}
+
+/** A short tagged FLAC made with the ffmpeg CLI. */
+export function makeFlac(dir, { title, artist, album = 'E2E Sessions', seconds = 12, freq = 440 }) {
+  const file = path.join(dir, `${title.replace(/[^a-z0-9]+/gi, '-')}.flac`);
+  execFileSync('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', `sine=frequency=${freq}:duration=${seconds}`,
+    '-ac', '2', '-ar', '44100',
+    '-metadata', `title=${title}`, '-metadata', `artist=${artist}`, '-metadata', `album=${album}`,
+    file,
+  ]);
+  return file;
+}
