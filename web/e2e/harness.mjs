@@ -151,7 +151,7 @@ export async function launchBrowser() {
  * assert none happened.
  */
 export async function openPage(browser, stack, { viewport = DESKTOP, hash = '' } = {}) {
-  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, reducedMotion: 'reduce' });
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, colorScheme: 'dark', reducedMotion: 'reduce' });
   context.setDefaultTimeout(15000);
   const page = await context.newPage();
   page.problems = [];

@@ -113,10 +113,10 @@ describe('library', () => {
       const row = a.page.locator('.song-row', { hasText: 'Before Edit' });
       await row.click({ button: 'right' });
       await a.page.getByRole('menuitem', { name: 'Edit details…' }).click();
-      await a.page.getByLabel('Title').fill('');
+      await a.page.getByRole('textbox', { name: 'Title', exact: true }).fill('');
       await a.page.getByRole('button', { name: 'Save' }).click();
       await a.page.locator('.field.has-error').first().waitFor(); // the server's per-field error
-      await a.page.getByLabel('Title').fill('After <Edit> & more');
+      await a.page.getByRole('textbox', { name: 'Title', exact: true }).fill('After <Edit> & more');
       await shot(a.page, 'desktop-edit-song');
       await a.page.getByRole('button', { name: 'Save' }).click();
       await a.page.locator('.song-row', { hasText: 'After <Edit> & more' }).waitFor();

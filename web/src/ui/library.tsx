@@ -90,15 +90,14 @@ function SongsPane() {
     <>
       <div class="toolbar">
         <SearchBox value={songQuery.value} onInput={setSongQuery} label="Search songs, artists, albums" />
-        <label class="sort">
-          <span class="sr-only">Sort by</span>
-          <select value={songSort.value} onChange={(e) => setSongSort((e.currentTarget as HTMLSelectElement).value as typeof songSort.value)}>
+        <div class="sort">
+          <select aria-label="Sort by" value={songSort.value} onChange={(e) => setSongSort((e.currentTarget as HTMLSelectElement).value as typeof songSort.value)}>
             <option value="recent">Recently added</option>
             <option value="title">Title</option>
             <option value="artist">Artist</option>
             <option value="album">Album</option>
           </select>
-        </label>
+        </div>
         <button type="button" class="btn primary" disabled={!st.ids.length} onClick={() => playSongs(st.ids, 0)}>
           <Icon name="play" size={18} /> Play all
         </button>
