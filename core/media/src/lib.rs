@@ -48,7 +48,7 @@ pub const MAX_COVER_BYTES: usize = 16 * 1024 * 1024;
 
 /// Initialises FFmpeg once per process and silences its logging (FFmpeg prints to stderr by
 /// default, which would flood the server's logs with per-file warnings about broken frames).
-/// Set `CHILLFI_FFMPEG_LOG=error|warning|info|debug` to see FFmpeg's own messages when debugging.
+/// Set `FFMPEG_LOG_LEVEL=error|warning|info|debug` to see FFmpeg's own messages when debugging.
 ///
 /// Calling it more than once is harmless; the other functions call it themselves too.
 pub fn init() {
@@ -58,7 +58,7 @@ pub fn init() {
         // could act on, and every later call reports its own errors.
         let _ = ffmpeg_next::init();
         use ffmpeg_next::util::log::{Level, set_level};
-        let level = match std::env::var("CHILLFI_FFMPEG_LOG").as_deref() {
+        let level = match std::env::var("FFMPEG_LOG_LEVEL").as_deref() {
             Ok("error") => Level::Error,
             Ok("warning") => Level::Warning,
             Ok("info") => Level::Info,

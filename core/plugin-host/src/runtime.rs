@@ -149,8 +149,8 @@ impl Runtime {
     pub fn new(memory_bytes: usize) -> Result<Runtime, PluginError> {
         // The pooling allocator makes instantiation (once per call) cheaper; it reserves
         // address space up front, so fall back to on-demand allocation where that fails.
-        // CHILLFI_PLUGIN_POOLING=0 forces on-demand allocation.
-        let pooled = std::env::var("CHILLFI_PLUGIN_POOLING").as_deref() != Ok("0");
+        // PLUGIN_HOST_POOLING=0 forces on-demand allocation.
+        let pooled = std::env::var("PLUGIN_HOST_POOLING").as_deref() != Ok("0");
         let engine = match pooled.then(|| Engine::new(&pooled_config(memory_bytes))) {
             Some(Ok(engine)) => engine,
             Some(Err(e)) => {

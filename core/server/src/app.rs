@@ -8,11 +8,19 @@ use socketioxide::SocketIo;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::db::Db;
+use crate::ingest::Ingest;
+use crate::ingest::upload::Uploads;
+use crate::songs::Songs;
 use crate::users::Users;
+use chillfi_storage::BlobStore;
 
 pub struct AppState {
     pub cfg: Config,
     pub users: Users,
+    pub songs: Songs,
+    pub blobs: BlobStore,
+    pub ingest: Arc<Ingest>,
+    pub uploads: Arc<Uploads>,
     pub auth: Arc<Auth>,
     pub io: SocketIo,
     pub started: Instant,
@@ -24,6 +32,7 @@ pub type App = Arc<AppState>;
 pub struct Stores {
     pub db: Db,
     pub users: Users,
+    pub songs: Songs,
 }
 
 impl Stores {
@@ -31,7 +40,8 @@ impl Stores {
         std::fs::create_dir_all(&cfg.data_dir)?;
         let db = Db::open(&cfg.db_dir())?;
         let users = Users::new(&db)?;
-        Ok(Self { db, users })
+        let songs = Songs::new(&db)?;
+        Ok(Self { db, users, songs })
     }
 }
 
@@ -39,4 +49,23 @@ impl AppState {
     pub fn version() -> &'static str {
         env!("CARGO_PKG_VERSION")
     }
+}
+
+/// The blob store the configuration names.
+pub async fn open_blob_store(cfg: &Config) -> anyhow::Result<BlobStore> {
+    use crate::config::StorageBackend;
+    let storage = match cfg.storage.backend {
+        StorageBackend::Local => chillfi_storage::StorageConfig::Local { root: cfg.blob_dir() },
+        StorageBackend::S3 => {
+            let s3 = &cfg.storage.s3;
+            chillfi_storage::StorageConfig::S3 {
+                endpoint: s3.endpoint.clone(),
+                bucket: s3.bucket.clone(),
+                region: s3.region.clone(),
+                access_key: s3.access_key.clone(),
+                secret_key: s3.secret_key.clone(),
+            }
+        }
+    };
+    BlobStore::open(&storage).await.map_err(|e| anyhow::anyhow!("opening the blob store: {e}"))
 }

@@ -22,6 +22,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub server: ServerConfig,
     pub auth: AuthConfig,
+    pub storage: StorageConfig,
+    pub ingest: IngestConfig,
     pub log: LogConfig,
 }
 
@@ -51,6 +53,72 @@ pub struct AuthConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// "local" (a folder) or "s3" (any S3-compatible server: MinIO, SeaweedFS, AWS...).
+    pub backend: StorageBackend,
+    /// Folder for the local backend; empty means `<data_dir>/blobs`.
+    pub local_dir: String,
+    pub s3: S3Config,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    Local,
+    S3,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// http://host:port (an endpoint without a scheme means https).
+    pub endpoint: String,
+    /// Created when missing.
+    pub bucket: String,
+    pub region: String,
+    pub access_key: String,
+    /// Prefer CHILLFI_STORAGE__S3__SECRET_KEY_FILE over putting it here.
+    pub secret_key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Files converted at once; 0 means one per CPU core.
+    pub workers: usize,
+    /// Constant bitrate of stored MP3s (kb/s) unless `mp3_vbr_quality` is set.
+    pub mp3_bitrate_kbps: u32,
+    /// LAME VBR quality 0 (best) to 9; -1 means constant bitrate.
+    pub mp3_vbr_quality: i32,
+    /// MP3 sources at or above this bitrate are stored as they are (remuxed, not re-encoded).
+    pub remux_min_bitrate_kbps: u32,
+    /// Largest accepted source file (MiB).
+    pub max_file_mib: u64,
+    /// Total size of one user's library sources (MiB); 0 means no quota.
+    pub user_quota_mib: u64,
+    /// Unfinished browser uploads are removed after this many hours without a chunk.
+    pub upload_abandon_hours: u64,
+    /// The watched folder; empty means `<data_dir>/inbox`.
+    pub inbox_dir: String,
+    /// Username that inbox files are credited to; empty means the first administrator.
+    pub inbox_owner: String,
+    /// After a successful import: "delete" the file, or "move" it to `<inbox>/done/`.
+    pub inbox_after_import: InboxAfterImport,
+    /// A file is taken once its size and mtime have not changed for this long (seconds).
+    pub inbox_settle_secs: u64,
+    /// Full rescans of the inbox, for missed events and network filesystems (seconds).
+    pub inbox_rescan_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboxAfterImport {
+    Delete,
+    Move,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// "text" (human-readable) or "json".
     pub format: LogFormat,
@@ -71,7 +139,46 @@ impl Default for Config {
             data_dir: PathBuf::from("./chillfi-data"),
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
+            storage: StorageConfig::default(),
+            ingest: IngestConfig::default(),
             log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { backend: StorageBackend::Local, local_dir: String::new(), s3: S3Config::default() }
+    }
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            bucket: "chillfi".into(),
+            region: "us-east-1".into(),
+            access_key: String::new(),
+            secret_key: String::new(),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            mp3_bitrate_kbps: 320,
+            mp3_vbr_quality: -1,
+            remux_min_bitrate_kbps: 128,
+            max_file_mib: 4096,
+            user_quota_mib: 0,
+            upload_abandon_hours: 24,
+            inbox_dir: String::new(),
+            inbox_owner: String::new(),
+            inbox_after_import: InboxAfterImport::Delete,
+            inbox_settle_secs: 2,
+            inbox_rescan_secs: 60,
         }
     }
 }
@@ -238,6 +345,31 @@ impl Config {
                 "auth.min_password_len must be >= 4".into(),
             ));
         }
+        if self.storage.backend == StorageBackend::S3 {
+            let s3 = &self.storage.s3;
+            for (key, value) in [("endpoint", &s3.endpoint), ("access_key", &s3.access_key), ("secret_key", &s3.secret_key)] {
+                if value.is_empty() {
+                    return Err(ConfigError::Invalid(format!(
+                        "storage.s3.{key} is required when storage.backend = \"s3\""
+                    )));
+                }
+            }
+            if s3.bucket.len() < 3 {
+                return Err(ConfigError::Invalid("storage.s3.bucket needs at least 3 characters".into()));
+            }
+        }
+        let ingest = &self.ingest;
+        if !(32..=320).contains(&ingest.mp3_bitrate_kbps) {
+            return Err(ConfigError::Invalid("ingest.mp3_bitrate_kbps must be 32..=320".into()));
+        }
+        if !(-1..=9).contains(&ingest.mp3_vbr_quality) {
+            return Err(ConfigError::Invalid("ingest.mp3_vbr_quality must be -1 (off) or 0..=9".into()));
+        }
+        if ingest.max_file_mib == 0 || ingest.inbox_rescan_secs == 0 || ingest.upload_abandon_hours == 0 {
+            return Err(ConfigError::Invalid(
+                "ingest.max_file_mib, ingest.inbox_rescan_secs and ingest.upload_abandon_hours must be > 0".into(),
+            ));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::Invalid(format!("log.level: {e}")))?;
         Ok(())
@@ -255,6 +387,30 @@ impl Config {
 
     pub fn db_dir(&self) -> PathBuf {
         self.data_dir.join("db")
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.dir_or_default(&self.storage.local_dir, "blobs")
+    }
+
+    pub fn inbox_dir(&self) -> PathBuf {
+        self.dir_or_default(&self.ingest.inbox_dir, "inbox")
+    }
+
+    /// Where uploads are assembled and conversions written before they reach the blob store.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.data_dir.join("staging")
+    }
+
+    fn dir_or_default(&self, configured: &str, default: &str) -> PathBuf {
+        if configured.is_empty() { self.data_dir.join(default) } else { PathBuf::from(configured) }
+    }
+
+    pub fn worker_count(&self) -> usize {
+        match self.ingest.workers {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            n => n,
+        }
     }
 
     pub fn jwt_secret_path(&self) -> PathBuf {

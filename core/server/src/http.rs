@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::app::{App, AppState};
 use crate::bridge::SocketIoEndpoint;
 use crate::error::{AppError, ok_envelope};
+use crate::web;
 
 /// An [`AppError`] as an HTTP response: the same envelope as Socket.IO acks.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +53,10 @@ pub fn routes(app: App, socket_io: SocketIoEndpoint) -> impl poem::Endpoint {
         .at("/api/auth/login", post(login))
         .nest("/api", api_not_found)
         .nest_no_strip("/socket.io", socket_io)
+        .at("/", get(web::index))
+        .at("/*path", get(web::static_file))
         .data(app)
+        .with(web::SecurityHeaders::new(""))
         .with(Tracing)
 }
 
@@ -63,12 +67,13 @@ async fn api_not_found() -> HttpResult {
 
 #[handler]
 async fn health(Data(app): Data<&App>) -> Json<Value> {
-    let storage_ok = std::fs::metadata(&app.cfg.data_dir).is_ok_and(|m| m.is_dir());
+    let storage = app.blobs.health().await;
     Json(json!({
-        "status": if storage_ok { "ok" } else { "degraded" },
+        "status": if storage.ok { "ok" } else { "degraded" },
         "version": AppState::version(),
         "uptimeSecs": app.started.elapsed().as_secs(),
-        "storage": { "backend": "local", "ok": storage_ok },
+        "storage": storage,
+        "songs": app.songs.count(),
     }))
 }
 

@@ -7,8 +7,11 @@ mod config;
 mod db;
 mod error;
 mod http;
+mod ingest;
 mod socket;
+mod songs;
 mod users;
+mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -145,9 +148,18 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let auth = Arc::new(auth::Auth::new(&secret, cfg.auth.clone())?);
     drop(secret);
     let (svc, io) = socket::build(4 * 1024 * 1024);
+    let blobs = app::open_blob_store(&cfg).await?;
+    let ingest = ingest::Ingest::new(&cfg, &stores.db, stores.songs.clone(), blobs.clone(), io.clone())?;
+    let uploads = ingest::upload::Uploads::new(&cfg, &stores.db, ingest.clone(), io.clone())?;
+    ingest.recover().await?;
+    ingest::inbox::Inbox::start(&cfg, ingest.clone(), stores.users.clone())?;
     let app = Arc::new(AppState {
         cfg: cfg.clone(),
         users: stores.users,
+        songs: stores.songs,
+        blobs,
+        ingest,
+        uploads,
         auth,
         io: io.clone(),
         started,

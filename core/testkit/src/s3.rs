@@ -5,7 +5,7 @@
 //! and presigned URLs are really verified. Startup takes about a second; each test can have
 //! its own server. Dropping the server kills it and removes its data.
 //!
-//! The `weed` binary comes from `$CHILLFI_WEED`, else `weed` on `PATH`, else
+//! The `weed` binary comes from `$WEED_BIN`, else `weed` on `PATH`, else
 //! `/var/tmp/chillfi-tools/venv/bin/weed` (what `.ci/install-s3.sh` installs). Without it,
 //! `start` panics: storage tests never skip silently.
 //!
@@ -91,11 +91,11 @@ impl Drop for S3Server {
 
 /// The `weed` binary to use; panics with install instructions when there is none.
 pub fn weed_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("CHILLFI_WEED").filter(|p| !p.is_empty()) {
+    if let Some(path) = std::env::var_os("WEED_BIN").filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
         assert!(
             path.is_file(),
-            "CHILLFI_WEED={} does not exist: run .ci/install-s3.sh",
+            "WEED_BIN={} does not exist: run .ci/install-s3.sh",
             path.display()
         );
         return path;
@@ -111,7 +111,7 @@ pub fn weed_binary() -> PathBuf {
     let default = PathBuf::from(DEFAULT_WEED);
     assert!(
         default.is_file(),
-        "SeaweedFS `weed` not found (CHILLFI_WEED, PATH, {DEFAULT_WEED}): run .ci/install-s3.sh"
+        "SeaweedFS `weed` not found (WEED_BIN, PATH, {DEFAULT_WEED}): run .ci/install-s3.sh"
     );
     default
 }

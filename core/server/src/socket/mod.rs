@@ -5,6 +5,7 @@
 //! handler and acks one envelope. Anything else a client emits gets `invalid`.
 
 mod auth_events;
+mod upload_events;
 
 use std::future::Future;
 use std::time::Duration;
@@ -120,6 +121,7 @@ async fn on_connect(app: App, socket: SocketRef, auth: Option<HandshakeAuth>) {
         &json!({ "user": user.map(|u| u.view()), "reason": reason }),
     );
     auth_events::register(&app, &socket);
+    upload_events::register(&app, &socket);
     socket.on_fallback(|Event(event): Event, ack: AckSender| async move {
         let err = AppError::invalid(format!("unknown event '{event}'"));
         let _ = ack.send(&err.envelope());
@@ -129,11 +131,13 @@ async fn on_connect(app: App, socket: SocketRef, auth: Option<HandshakeAuth>) {
 pub fn attach_session(socket: &SocketRef, user: &User, claims: &Claims) {
     socket.extensions.insert(Session::from(claims));
     socket.join(user_room(&user.id));
+    socket.join(crate::ingest::LIBRARY_ROOM);
 }
 
 pub fn detach_session(socket: &SocketRef) {
     if let Some(session) = socket.extensions.remove::<Session>() {
         socket.leave(user_room(&session.user_id));
+        socket.leave(crate::ingest::LIBRARY_ROOM);
     }
 }
 
@@ -222,6 +226,17 @@ pub fn on<P, F, Fut, R>(
             }
         },
     );
+}
+
+/// Sends an event to every socket in a room. socketioxide's broadcast is a future (adapters may
+/// be remote); the in-process adapter completes it on the first poll, which keeps event order.
+pub fn broadcast(io: &SocketIo, room: impl Into<String>, event: &str, data: &impl Serialize) {
+    use futures_util::FutureExt;
+    match io.to(room.into()).emit(event, data).now_or_never() {
+        Some(Ok(())) => {}
+        Some(Err(e)) => tracing::warn!(event, "broadcast failed: {e}"),
+        None => tracing::warn!(event, "broadcast did not complete at once; dropped"),
+    }
 }
 
 /// Drops sockets of a user (all of them, or those holding one token).

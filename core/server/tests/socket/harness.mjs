@@ -1,6 +1,7 @@
 // Starts the real `chillfi` binary on a free port with its own temp data dir, and talks to it
 // with the official socket.io-client. Every test gets its own server.
 import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -166,4 +167,128 @@ export function waitFor(socket, event, ms = 10000) {
 export function waitDisconnect(socket, ms = 10000) {
   if (!socket.connected) return Promise.resolve('already');
   return waitFor(socket, 'disconnect', ms).then(([reason]) => reason);
+}
+
+// ---------------------------------------------------------------- media and S3 for ingest tests
+
+/** Generates real audio with the ffmpeg CLI. `args` go before the output file. */
+export function ffmpeg(out, args) {
+  execFileSync('ffmpeg', ['-v', 'error', '-y', ...args, out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return out;
+}
+
+/** A FLAC with tags and an embedded PNG cover; noise so it spans several 1 MiB chunks. */
+export function flacWithCover(dir, name, { seconds = 8, title = 'Noise Song', artist = 'Test Artist', album = 'Test Album' } = {}) {
+  const cover = ffmpeg(path.join(dir, `${name}.cover.png`), ['-f', 'lavfi', '-i', 'color=c=teal:s=64x64', '-frames:v', '1']);
+  return ffmpeg(path.join(dir, name), [
+    '-f', 'lavfi', '-i', `anoisesrc=d=${seconds}:c=pink:r=44100:a=0.3`, '-i', cover,
+    '-map', '0:a', '-map', '1:v', '-c:v', 'png', '-disposition:v', 'attached_pic', '-ac', '2',
+    '-metadata', `title=${title}`, '-metadata', `artist=${artist}`, '-metadata', `album=${album}`,
+    '-metadata', 'track=3/10', '-metadata', 'date=2021', '-c:a', 'flac',
+  ]);
+}
+
+export function sineFile(dir, name, { seconds = 1, freq = 440, codec = [] } = {}) {
+  return ffmpeg(path.join(dir, name), ['-f', 'lavfi', '-i', `sine=f=${freq}:d=${seconds}`, ...codec]);
+}
+
+export function ffprobe(file) {
+  return JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file], { encoding: 'utf8' }));
+}
+
+export function sha256(file) {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** A real S3 server (SeaweedFS `weed mini`) with signature checking, on free ports. */
+export async function startS3() {
+  const weed = process.env.WEED_BIN ?? '/var/tmp/chillfi-tools/venv/bin/weed';
+  if (!fs.existsSync(weed)) throw new Error(`no SeaweedFS at ${weed}: run .ci/install-s3.sh`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-weed-'));
+  const port = async () => {
+    for (;;) {
+      const p = 20000 + Math.floor(Math.random() * 20000);
+      if ((await portFree(p)) && (await portFree(p + 10000))) return p;
+    }
+  };
+  const [s3, master, volume, filer, admin] = [await port(), await port(), await port(), await port(), await port()];
+  const accessKey = 'chillfi' + crypto.randomBytes(4).toString('hex');
+  const secretKey = crypto.randomBytes(16).toString('hex');
+  const args = ['mini', `-dir=${dir}`, '-ip=127.0.0.1', '-ip.bind=127.0.0.1', '-webdav=false', '-admin.ui=false',
+    '-s3.port.iceberg=0', '-s3.port.lance=0', '-master.telemetry=false',
+    `-s3.port=${s3}`, `-s3.port.grpc=${s3 + 10000}`, `-master.port=${master}`, `-master.port.grpc=${master + 10000}`,
+    `-volume.port=${volume}`, `-volume.port.grpc=${volume + 10000}`, `-filer.port=${filer}`, `-filer.port.grpc=${filer + 10000}`,
+    `-admin.port=${admin}`, `-admin.port.grpc=${admin + 10000}`,
+    `-filer.localSocket=${dir}/filer.sock`, `-s3.localSocket=${dir}/s3.sock`];
+  const proc = spawn(weed, args, {
+    env: { ...process.env, AWS_ACCESS_KEY_ID: accessKey, AWS_SECRET_ACCESS_KEY: secretKey, TMPDIR: dir },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  const endpoint = `http://127.0.0.1:${s3}`;
+  const deadline = Date.now() + 30000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`${endpoint}/healthz`)).ok) break;
+    } catch {}
+    await sleep(100);
+  }
+  return {
+    endpoint, accessKey, secretKey, filer: `http://127.0.0.1:${filer}`,
+    env: {
+      CHILLFI_STORAGE__BACKEND: 's3', CHILLFI_STORAGE__S3__ENDPOINT: endpoint,
+      CHILLFI_STORAGE__S3__BUCKET: 'chillfi-test', CHILLFI_STORAGE__S3__ACCESS_KEY: accessKey,
+      CHILLFI_STORAGE__S3__SECRET_KEY: secretKey,
+    },
+    stop() { proc.kill('SIGKILL'); },
+  };
+}
+
+function portFree(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** Uploads one file in chunks; `onChunk(i)` may return 'stop' to simulate a dropped connection. */
+export async function uploadChunks(socket, uploadId, fileId, file, chunkSize, indexes) {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const acks = [];
+    for (const index of indexes) {
+      const len = Math.min(chunkSize, size - index * chunkSize);
+      const buf = Buffer.alloc(len);
+      fs.readSync(fd, buf, 0, len, index * chunkSize);
+      acks.push(await call(socket, 'song:uploadChunk', { uploadId, fileId, index, data: buf }));
+    }
+    return acks;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Resolves when `predicate(payload)` holds for an event. */
+export function waitForMatch(socket, event, predicate, ms = 60000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { socket.off(event, handler); reject(new Error(`no matching ${event} within ${ms} ms`)); }, ms);
+    function handler(payload) {
+      if (predicate(payload)) {
+        clearTimeout(timer);
+        socket.off(event, handler);
+        resolve(payload);
+      }
+    }
+    socket.on(event, handler);
+  });
+}
+
+export async function waitUntil(check, ms = 60000, what = 'condition') {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }

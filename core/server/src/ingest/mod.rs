@@ -1,0 +1,514 @@
+//! The one ingest pipeline both doors (browser uploads, the watched inbox) feed:
+//! hash -> duplicate check -> probe (whitelisted demuxers) -> tags and cover -> MP3 without tags
+//! -> content-hash name -> blob store -> sled -> broadcast.
+//!
+//! Invariants:
+//! - A job is recorded in sled before any work and removed only after its outcome is recorded,
+//!   so queued work survives a restart.
+//! - An intent naming the blob keys is written before any upload and removed after the song is
+//!   committed; on start, blobs of leftover intents that no song references are deleted.
+//! - The same source bytes become at most one song (source-hash index, checked in the commit
+//!   transaction).
+
+pub mod inbox;
+pub mod upload;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use chillfi_media::{ConvertKind, Mp3Settings, Tags};
+use chillfi_storage::BlobStore;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use socketioxide::SocketIo;
+use tokio::io::AsyncReadExt;
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::db::{self, Db, new_id, now_secs};
+use crate::error::{AppError, AppResult};
+use crate::songs::{Song, Songs, album_id, artist_id, song_blob_key};
+
+const JOBS: &str = "ingest_jobs";
+const INTENTS: &str = "ingest_intents";
+/// Room of every signed-in socket: library broadcasts go there.
+pub const LIBRARY_ROOM: &str = "library";
+
+/// Metadata a client typed before uploading; it wins over the file's tags.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TagOverrides {
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub album_artist: Option<String>,
+    pub track: Option<u32>,
+    pub disc: Option<u32>,
+    pub year: Option<i32>,
+    pub genre: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Origin {
+    Upload { upload_id: String, file_id: String },
+    Inbox { relative: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    /// The file to ingest: an assembled upload in staging, or the file in the inbox.
+    pub source: PathBuf,
+    pub origin: Origin,
+    pub original_name: String,
+    pub uploader_id: String,
+    pub overrides: Option<TagOverrides>,
+    /// Cover art the client sent separately (staged file).
+    pub cover: Option<PathBuf>,
+    pub queued_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Added(Song),
+    Duplicate(Song),
+    Failed(String),
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Outcome::Added(song) => json!({ "status": "added", "song": song }),
+            Outcome::Duplicate(song) => json!({ "status": "duplicate", "song": song }),
+            Outcome::Failed(reason) => json!({ "status": "failed", "reason": reason }),
+            Outcome::Cancelled => json!({ "status": "cancelled" }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Intent {
+    keys: Vec<String>,
+    created_at: i64,
+}
+
+/// Where a job's progress and result go.
+pub trait Reporter: Send + Sync {
+    fn stage(&self, job: &Job, stage: &str);
+    fn finished(&self, job: &Job, outcome: &Outcome);
+}
+
+pub struct Ingest {
+    cfg: Config,
+    songs: Songs,
+    blobs: BlobStore,
+    jobs: sled::Tree,
+    intents: sled::Tree,
+    io: SocketIo,
+    permits: Semaphore,
+    running: Mutex<HashSet<String>>,
+    cancels: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    reporters: Mutex<Vec<Arc<dyn Reporter>>>,
+}
+
+impl Ingest {
+    pub fn new(cfg: &Config, db: &Db, songs: Songs, blobs: BlobStore, io: SocketIo) -> AppResult<Arc<Self>> {
+        chillfi_media::init();
+        std::fs::create_dir_all(cfg.staging_dir()).map_err(AppError::internal)?;
+        Ok(Arc::new(Self {
+            cfg: cfg.clone(),
+            songs,
+            blobs,
+            jobs: db.tree(JOBS)?,
+            intents: db.tree(INTENTS)?,
+            io,
+            permits: Semaphore::new(cfg.worker_count()),
+            running: Mutex::new(HashSet::new()),
+            cancels: Mutex::new(HashMap::new()),
+            reporters: Mutex::new(Vec::new()),
+        }))
+    }
+
+    pub fn add_reporter(&self, reporter: Arc<dyn Reporter>) {
+        self.reporters.lock().unwrap_or_else(|p| p.into_inner()).push(reporter);
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    pub fn songs(&self) -> &Songs {
+        &self.songs
+    }
+
+    /// Rolls back interrupted uploads and requeues every recorded job. Call once at start.
+    pub async fn recover(self: &Arc<Self>) -> AppResult<()> {
+        for entry in self.intents.iter() {
+            let (job_id, value) = entry?;
+            let intent: Intent = db::decode(&value)?;
+            for key in &intent.keys {
+                if !self.songs.references_blob(key)? {
+                    if let Err(e) = self.blobs.delete(key).await {
+                        tracing::warn!(key, "could not remove an orphaned blob: {e:?}");
+                        continue;
+                    }
+                    tracing::info!(key, "removed the blob of an interrupted ingest");
+                }
+            }
+            self.intents.remove(job_id)?;
+        }
+        let jobs: Vec<Job> =
+            self.jobs.iter().values().map(|v| db::decode(&v?)).collect::<AppResult<_>>()?;
+        if !jobs.is_empty() {
+            tracing::info!(count = jobs.len(), "resuming queued ingest jobs");
+        }
+        for job in jobs {
+            self.spawn(job);
+        }
+        Ok(())
+    }
+
+    pub fn is_queued(&self, job_id: &str) -> bool {
+        self.jobs.contains_key(job_id).unwrap_or(false)
+    }
+
+    /// Records the job and runs it when a worker is free. Idempotent per job id.
+    pub fn submit(self: &Arc<Self>, job: Job) -> AppResult<()> {
+        if self.jobs.insert(job.id.as_bytes(), db::encode(&job)?)?.is_some() {
+            return Ok(());
+        }
+        self.spawn(job);
+        Ok(())
+    }
+
+    /// Asks a queued or running job to stop. Returns whether it was known.
+    pub fn cancel(&self, job_id: &str) -> bool {
+        let flag = self.cancels.lock().unwrap_or_else(|p| p.into_inner()).get(job_id).cloned();
+        match flag {
+            Some(flag) => {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn spawn(self: &Arc<Self>, job: Job) {
+        if !self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id.clone()) {
+            return;
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.cancels.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id.clone(), cancel.clone());
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.report_stage(&job, "queued");
+            let outcome = match this.permits.acquire().await {
+                Ok(_permit) => this.process(&job, &cancel).await,
+                Err(_) => Outcome::Failed("the server is shutting down".into()),
+            };
+            let outcome = match outcome {
+                Outcome::Failed(_) if cancel.load(std::sync::atomic::Ordering::SeqCst) => Outcome::Cancelled,
+                other => other,
+            };
+            this.finish(&job, outcome);
+        });
+    }
+
+    fn finish(&self, job: &Job, outcome: Outcome) {
+        match &outcome {
+            Outcome::Added(song) => {
+                tracing::info!(title = %song.title, id = %song.id, "song added");
+                crate::socket::broadcast(&self.io, LIBRARY_ROOM, "song:added", &json!({ "song": song }));
+            }
+            Outcome::Duplicate(song) => tracing::info!(file = %job.original_name, existing = %song.id, "duplicate"),
+            Outcome::Failed(reason) => tracing::warn!(file = %job.original_name, %reason, "ingest failed"),
+            Outcome::Cancelled => tracing::info!(file = %job.original_name, "ingest cancelled"),
+        }
+        for reporter in self.reporters.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            reporter.finished(job, &outcome);
+        }
+        if let Err(e) = self.jobs.remove(job.id.as_bytes()) {
+            tracing::error!("forgetting a finished job: {e}");
+        }
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&job.id);
+        self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&job.id);
+    }
+
+    fn report_stage(&self, job: &Job, stage: &str) {
+        for reporter in self.reporters.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            reporter.stage(job, stage);
+        }
+    }
+
+    async fn process(&self, job: &Job, cancel: &Arc<AtomicBool>) -> Outcome {
+        match self.try_process(job, cancel).await {
+            Ok(outcome) => outcome,
+            Err(IngestError::Rejected(reason)) => Outcome::Failed(reason),
+            Err(IngestError::Internal(detail)) => {
+                tracing::error!(file = %job.original_name, %detail, "ingest error");
+                Outcome::Failed(format!("the server could not store this file ({detail})"))
+            }
+        }
+    }
+
+    async fn try_process(&self, job: &Job, cancel: &Arc<AtomicBool>) -> Result<Outcome, IngestError> {
+        self.report_stage(job, "hashing");
+        let (source_hash, source_size) = sha256_file(&job.source).await.map_err(|e| {
+            IngestError::Rejected(format!("the file could not be read: {e}"))
+        })?;
+        if source_size == 0 {
+            return Err(IngestError::Rejected("the file is empty".into()));
+        }
+        if let Some(existing) = self.songs.by_source_hash(&source_hash)? {
+            return Ok(Outcome::Duplicate(existing));
+        }
+
+        self.report_stage(job, "probing");
+        let source = job.source.clone();
+        let probe = blocking(move || chillfi_media::probe(&source)).await?
+            .map_err(|e| IngestError::Rejected(e.to_string()))?;
+
+        self.report_stage(job, "converting");
+        let staged_mp3 = self.cfg.staging_dir().join(format!("{}.mp3", new_id()));
+        let settings = self.mp3_settings();
+        let (source, dst, flag) = (job.source.clone(), staged_mp3.clone(), cancel.clone());
+        let converted =
+            blocking(move || chillfi_media::convert_to_mp3(&source, &dst, &settings, &flag)).await?;
+        let _cleanup = RemoveOnDrop(staged_mp3.clone());
+        let report = converted.map_err(|e| IngestError::Rejected(e.to_string()))?;
+
+        self.report_stage(job, "storing");
+        let (hash, size) = sha256_file(&staged_mp3).await.map_err(IngestError::internal)?;
+        let song_key = song_blob_key(&hash);
+        let cover = match &job.cover {
+            Some(path) => Some(read_cover(path).await?),
+            None => probe.cover.map(|c| (c.data, c.mime, c.ext)),
+        };
+        let cover_key = cover.as_ref().map(|(data, _, ext)| {
+            format!("art/{}.{ext}", hex::encode(Sha256::digest(data)))
+        });
+        let mut keys = vec![song_key.clone()];
+        keys.extend(cover_key.clone());
+        self.intents.insert(job.id.as_bytes(), db::encode(&Intent { keys, created_at: now_secs() })?)?;
+        self.intents.flush_async().await?;
+        self.blobs.put_file(&song_key, &staged_mp3, "audio/mpeg").await.map_err(|e| {
+            IngestError::Internal(format!("blob store: {e:?}"))
+        })?;
+        if let (Some(key), Some((data, mime, _))) = (&cover_key, cover) {
+            self.blobs.put_bytes(key, data.into(), mime).await.map_err(|e| {
+                IngestError::Internal(format!("blob store: {e:?}"))
+            })?;
+        }
+
+        self.report_stage(job, "indexing");
+        let tags = merge_tags(probe.tags, job.overrides.as_ref());
+        let song = build_song(job, tags, &report, source_hash, hash, size, cover_key);
+        let outcome = match self.songs.insert(&song)? {
+            Ok(song) => Outcome::Added(song),
+            Err(existing) => Outcome::Duplicate(existing),
+        };
+        self.intents.remove(job.id.as_bytes())?;
+        self.intents.flush_async().await?;
+        Ok(outcome)
+    }
+
+    fn mp3_settings(&self) -> Mp3Settings {
+        let ingest = &self.cfg.ingest;
+        Mp3Settings {
+            bitrate_kbps: ingest.mp3_bitrate_kbps,
+            vbr_quality: u8::try_from(ingest.mp3_vbr_quality).ok(),
+            remux_min_bitrate_kbps: ingest.remux_min_bitrate_kbps,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum IngestError {
+    /// Bad input: the reason is shown to the user.
+    Rejected(String),
+    /// Our fault (disk, blob store, database).
+    Internal(String),
+}
+
+impl IngestError {
+    fn internal(e: impl std::fmt::Display) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<AppError> for IngestError {
+    fn from(e: AppError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<sled::Error> for IngestError {
+    fn from(e: sled::Error) -> Self {
+        Self::Internal(format!("database: {e}"))
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, IngestError> {
+    tokio::task::spawn_blocking(f).await.map_err(IngestError::internal)
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// SHA-256 and size of a file, streamed.
+pub async fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        sha.update(&buf[..n]);
+    }
+    Ok((hex::encode(sha.finalize()), total))
+}
+
+const MAX_COVER_BYTES: u64 = 10 * 1024 * 1024;
+
+async fn read_cover(path: &Path) -> Result<(Vec<u8>, &'static str, &'static str), IngestError> {
+    let meta = tokio::fs::metadata(path).await.map_err(IngestError::internal)?;
+    if meta.len() > MAX_COVER_BYTES {
+        return Err(IngestError::Rejected("the cover image is larger than 10 MiB".into()));
+    }
+    let data = tokio::fs::read(path).await.map_err(IngestError::internal)?;
+    match image_kind(&data) {
+        Some((mime, ext)) => Ok((data, mime, ext)),
+        None => Err(IngestError::Rejected("the cover must be a JPEG or PNG image".into())),
+    }
+}
+
+pub fn image_kind(data: &[u8]) -> Option<(&'static str, &'static str)> {
+    if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(("image/jpeg", "jpg"))
+    } else if data.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(("image/png", "png"))
+    } else {
+        None
+    }
+}
+
+fn clean(value: Option<String>, max: usize) -> Option<String> {
+    value
+        .map(|v| v.chars().filter(|c| !c.is_control()).take(max).collect::<String>().trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn merge_tags(file: Tags, overrides: Option<&TagOverrides>) -> Tags {
+    let Some(o) = overrides else { return file };
+    Tags {
+        title: o.title.clone().or(file.title),
+        artist: o.artist.clone().or(file.artist),
+        album: o.album.clone().or(file.album),
+        album_artist: o.album_artist.clone().or(file.album_artist),
+        track: o.track.or(file.track),
+        track_total: file.track_total,
+        disc: o.disc.or(file.disc),
+        disc_total: file.disc_total,
+        year: o.year.or(file.year),
+        genre: o.genre.clone().or(file.genre),
+    }
+}
+
+/// The title a file gets when its tags have none: its name without extension.
+pub fn title_from_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let stem = match base.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => base,
+    };
+    clean(Some(stem.to_string()), 256).unwrap_or_else(|| "Untitled".into())
+}
+
+fn build_song(
+    job: &Job,
+    tags: Tags,
+    report: &chillfi_media::ConvertReport,
+    source_hash: String,
+    hash: String,
+    size: u64,
+    cover_key: Option<String>,
+) -> Song {
+    let title = clean(tags.title, 256).unwrap_or_else(|| title_from_name(&job.original_name));
+    let artist = clean(tags.artist, 256).unwrap_or_else(|| "Unknown Artist".into());
+    let album = clean(tags.album, 256).unwrap_or_else(|| "Unknown Album".into());
+    let album_artist = clean(tags.album_artist, 256).unwrap_or_else(|| artist.clone());
+    let now = now_secs();
+    Song {
+        id: new_id(),
+        album_id: album_id(&album_artist, &album),
+        artist_id: artist_id(&artist),
+        title,
+        artist,
+        album,
+        album_artist,
+        track: tags.track.filter(|t| (1..=999).contains(t)),
+        track_total: tags.track_total.filter(|t| (1..=999).contains(t)),
+        disc: tags.disc.filter(|d| (1..=99).contains(d)),
+        disc_total: tags.disc_total.filter(|d| (1..=99).contains(d)),
+        year: tags.year.filter(|y| (1000..=2100).contains(y)),
+        genre: clean(tags.genre, 64).unwrap_or_default(),
+        duration_ms: report.duration_ms,
+        bitrate: report.bitrate,
+        sample_rate: report.sample_rate,
+        channels: report.channels,
+        source_hash,
+        hash,
+        size_bytes: size,
+        cover_key,
+        uploader_id: job.uploader_id.clone(),
+        original_name: clean(Some(job.original_name.clone()), 512).unwrap_or_default(),
+        conversion: match report.kind {
+            ConvertKind::Remuxed => "remuxed".into(),
+            ConvertKind::Encoded => "encoded".into(),
+        },
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_fall_back_to_the_file_name() {
+        assert_eq!(title_from_name("music/07 - Song.flac"), "07 - Song");
+        assert_eq!(title_from_name(".hidden"), ".hidden");
+        assert_eq!(title_from_name("noext"), "noext");
+        assert_eq!(title_from_name("bad\u{0}name.mp3"), "badname");
+    }
+
+    #[test]
+    fn client_metadata_wins_over_file_tags() {
+        let file = Tags { title: Some("File".into()), artist: Some("A".into()), ..Tags::default() };
+        let o = TagOverrides { title: Some("Mine".into()), ..TagOverrides::default() };
+        let merged = merge_tags(file, Some(&o));
+        assert_eq!(merged.title.as_deref(), Some("Mine"));
+        assert_eq!(merged.artist.as_deref(), Some("A"));
+    }
+
+    #[test]
+    fn images_are_recognised_by_their_bytes() {
+        assert_eq!(image_kind(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(("image/jpeg", "jpg")));
+        assert_eq!(image_kind(b"\x89PNG\r\n\x1a\nxxxx"), Some(("image/png", "png")));
+        assert_eq!(image_kind(b"<svg"), None);
+    }
+}

@@ -1,0 +1,498 @@
+//! Door 1: chunked browser uploads over Socket.IO. Chunks are written at their offset in a
+//! preallocated staging file (so order and repeats do not matter), and each received chunk is
+//! recorded in sled, so after a dropped connection the client asks what is missing and resumes.
+//! A file whose chunks are all there is fsynced and handed to the pipeline.
+
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+
+use super::{Ingest, Job, Origin, Outcome, Reporter, TagOverrides};
+use crate::config::Config;
+use crate::db::{self, Db, new_id, now_secs};
+use crate::error::{AppError, AppResult};
+use crate::socket::{broadcast, user_room};
+
+const UPLOADS: &str = "uploads";
+const CHUNKS: &str = "upload_chunks";
+pub const DEFAULT_CHUNK: u64 = 1024 * 1024;
+pub const MAX_CHUNK: u64 = 8 * 1024 * 1024;
+const MAX_FILES: usize = 1000;
+const MAX_COVER_BYTES: u64 = 10 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum FileState {
+    Receiving,
+    Queued,
+    Added,
+    Duplicate,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadFile {
+    pub file_id: String,
+    pub name: String,
+    pub size: u64,
+    pub chunks: u64,
+    pub sha256: Option<String>,
+    pub metadata: Option<TagOverrides>,
+    /// Set on a cover entry: the audio file it belongs to.
+    pub cover_for: Option<String>,
+    /// Set on an audio entry with a separately uploaded cover.
+    pub cover_file_id: Option<String>,
+    pub state: FileState,
+    pub result: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadSession {
+    pub upload_id: String,
+    pub user_id: String,
+    pub chunk_size: u64,
+    pub created_at: i64,
+    pub last_activity: i64,
+    pub files: Vec<UploadFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitFile {
+    pub name: String,
+    pub size: u64,
+    pub sha256: Option<String>,
+    pub metadata: Option<TagOverrides>,
+    /// A cover image sent as its own chunked file: `{size}`.
+    pub cover: Option<InitCover>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InitCover {
+    pub size: u64,
+}
+
+pub struct Uploads {
+    cfg: Config,
+    sessions: sled::Tree,
+    chunks: sled::Tree,
+    ingest: Arc<Ingest>,
+    io: SocketIo,
+}
+
+fn job_id(upload_id: &str, file_id: &str) -> String {
+    format!("up-{upload_id}-{file_id}")
+}
+
+impl Uploads {
+    pub fn new(cfg: &Config, db: &Db, ingest: Arc<Ingest>, io: SocketIo) -> AppResult<Arc<Self>> {
+        let uploads = Arc::new(Self {
+            cfg: cfg.clone(),
+            sessions: db.tree(UPLOADS)?,
+            chunks: db.tree(CHUNKS)?,
+            ingest: ingest.clone(),
+            io,
+        });
+        ingest.add_reporter(uploads.clone());
+        let sweeper = uploads.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                if let Err(e) = sweeper.remove_abandoned() {
+                    tracing::error!("cleaning abandoned uploads: {e}");
+                }
+            }
+        });
+        Ok(uploads)
+    }
+
+    fn dir(&self, upload_id: &str) -> PathBuf {
+        self.cfg.staging_dir().join("uploads").join(upload_id)
+    }
+
+    fn part_path(&self, upload_id: &str, file_id: &str) -> PathBuf {
+        self.dir(upload_id).join(format!("{file_id}.part"))
+    }
+
+    fn load(&self, upload_id: &str, user_id: &str) -> AppResult<UploadSession> {
+        let session: UploadSession =
+            db::get(&self.sessions, upload_id)?.ok_or(AppError::NotFound("upload"))?;
+        if session.user_id != user_id {
+            return Err(AppError::Forbidden("this upload belongs to someone else".into()));
+        }
+        Ok(session)
+    }
+
+    fn save(&self, session: &UploadSession) -> AppResult<()> {
+        db::put(&self.sessions, &session.upload_id, session)
+    }
+
+    fn update_file(&self, upload_id: &str, file_id: &str, change: impl Fn(&mut UploadFile)) -> AppResult<Option<UploadSession>> {
+        let mut result = None;
+        self.sessions.fetch_and_update(upload_id, |old| {
+            let mut session: UploadSession = db::decode(old?).ok()?;
+            if let Some(f) = session.files.iter_mut().find(|f| f.file_id == file_id) {
+                change(f);
+            }
+            session.last_activity = now_secs();
+            let bytes = db::encode(&session).ok();
+            result = Some(session);
+            bytes
+        })?;
+        Ok(result)
+    }
+
+    pub async fn init(&self, user_id: &str, files: Vec<InitFile>, chunk_size: Option<u64>, used_bytes: u64) -> AppResult<Value> {
+        if files.is_empty() || files.len() > MAX_FILES {
+            return Err(AppError::invalid_field("files", format!("send 1 to {MAX_FILES} files")));
+        }
+        let chunk_size = chunk_size.unwrap_or(DEFAULT_CHUNK);
+        if !(64 * 1024..=MAX_CHUNK).contains(&chunk_size) {
+            return Err(AppError::invalid_field("chunkSize", "a chunk is 64 KiB to 8 MiB"));
+        }
+        let max = self.cfg.ingest.max_file_mib * 1024 * 1024;
+        let mut total = 0u64;
+        for (i, f) in files.iter().enumerate() {
+            let field = format!("files[{i}]");
+            if f.name.trim().is_empty() || f.name.chars().count() > 1024 || f.name.contains('\0') {
+                return Err(AppError::invalid_field(format!("{field}.name"), "a file name has 1 to 1024 characters and no NUL"));
+            }
+            if f.size == 0 {
+                return Err(AppError::invalid_field(format!("{field}.size"), format!("{} is empty", f.name)));
+            }
+            if f.size > max {
+                return Err(AppError::TooLarge(format!(
+                    "{} is larger than the limit of {} MiB",
+                    f.name, self.cfg.ingest.max_file_mib
+                )));
+            }
+            if let Some(c) = &f.cover
+                && (c.size == 0 || c.size > MAX_COVER_BYTES)
+            {
+                return Err(AppError::invalid_field(format!("{field}.cover.size"), "a cover is 1 byte to 10 MiB"));
+            }
+            if let Some(sha) = &f.sha256
+                && (sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                return Err(AppError::invalid_field(format!("{field}.sha256"), "sha256 is 64 hex digits"));
+            }
+            total += f.size;
+        }
+        let quota = self.cfg.ingest.user_quota_mib * 1024 * 1024;
+        if quota > 0 && used_bytes + total > quota {
+            return Err(AppError::TooLarge(format!(
+                "these files would exceed your quota of {} MiB",
+                self.cfg.ingest.user_quota_mib
+            )));
+        }
+        let upload_id = new_id();
+        let mut session = UploadSession {
+            upload_id: upload_id.clone(),
+            user_id: user_id.to_string(),
+            chunk_size,
+            created_at: now_secs(),
+            last_activity: now_secs(),
+            files: Vec::new(),
+        };
+        std::fs::create_dir_all(self.dir(&upload_id)).map_err(AppError::internal)?;
+        for f in files {
+            let file_id = new_id();
+            let sha256 = f.sha256.map(|s| s.to_ascii_lowercase());
+            let existing = match &sha256 {
+                Some(sha) => self.ingest.songs().by_source_hash(sha)?,
+                None => None,
+            };
+            let cover_file_id = f.cover.as_ref().map(|_| new_id());
+            let (state, result) = match existing {
+                Some(song) => (FileState::Duplicate, Some(Outcome::Duplicate(song).to_json())),
+                None => (FileState::Receiving, None),
+            };
+            if let (Some(cover_id), Some(cover)) = (&cover_file_id, &f.cover) {
+                session.files.push(UploadFile {
+                    file_id: cover_id.clone(),
+                    name: format!("{}.cover", f.name),
+                    size: cover.size,
+                    chunks: cover.size.div_ceil(chunk_size),
+                    sha256: None,
+                    metadata: None,
+                    cover_for: Some(file_id.clone()),
+                    cover_file_id: None,
+                    state: if state == FileState::Receiving { FileState::Receiving } else { FileState::Skipped },
+                    result: None,
+                });
+            }
+            session.files.push(UploadFile {
+                file_id,
+                name: f.name,
+                size: f.size,
+                chunks: f.size.div_ceil(chunk_size),
+                sha256,
+                metadata: f.metadata,
+                cover_for: None,
+                cover_file_id,
+                state,
+                result,
+            });
+        }
+        self.save(&session)?;
+        Ok(self.status_json(&session))
+    }
+
+    fn received(&self, upload_id: &str, file_id: &str) -> Vec<u64> {
+        let prefix = format!("{upload_id}/{file_id}/");
+        self.chunks
+            .scan_prefix(prefix.as_bytes())
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter_map(|k| k.get(prefix.len()..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes))
+            .collect()
+    }
+
+    fn status_json(&self, session: &UploadSession) -> Value {
+        let files: Vec<Value> = session
+            .files
+            .iter()
+            .map(|f| {
+                let received = if f.state == FileState::Receiving { self.received(&session.upload_id, &f.file_id) } else { Vec::new() };
+                let first_missing = (0..f.chunks).find(|i| !received.contains(i));
+                json!({
+                    "fileId": f.file_id, "name": f.name, "size": f.size, "chunks": f.chunks,
+                    "state": f.state, "coverFor": f.cover_for, "coverFileId": f.cover_file_id,
+                    "receivedChunks": if f.state == FileState::Receiving { received.len() as u64 } else { f.chunks },
+                    "firstMissing": if f.state == FileState::Receiving { first_missing } else { None },
+                    "result": f.result,
+                })
+            })
+            .collect();
+        json!({ "uploadId": session.upload_id, "chunkSize": session.chunk_size, "files": files })
+    }
+
+    pub fn status(&self, user_id: &str, upload_id: &str) -> AppResult<Value> {
+        Ok(self.status_json(&self.load(upload_id, user_id)?))
+    }
+
+    pub async fn chunk(&self, user_id: &str, upload_id: &str, file_id: &str, index: u64, data: bytes::Bytes) -> AppResult<Value> {
+        let session = self.load(upload_id, user_id)?;
+        let file = session
+            .files
+            .iter()
+            .find(|f| f.file_id == file_id)
+            .ok_or(AppError::NotFound("file"))?
+            .clone();
+        if file.state != FileState::Receiving {
+            // Repeats after completion are harmless: answer with the state.
+            return Ok(json!({ "index": index, "state": file.state, "complete": true }));
+        }
+        if index >= file.chunks {
+            return Err(AppError::invalid_field("index", format!("this file has {} chunks", file.chunks)));
+        }
+        let offset = index * session.chunk_size;
+        let expected = (file.size - offset).min(session.chunk_size);
+        if data.len() as u64 != expected {
+            return Err(AppError::invalid_field("data", format!("chunk {index} must be {expected} bytes, got {}", data.len())));
+        }
+        let path = self.part_path(upload_id, file_id);
+        let size = file.size;
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let f = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(&path)?;
+            if f.metadata()?.len() != size {
+                f.set_len(size)?;
+            }
+            f.write_all_at(&data, offset)
+        })
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)?;
+        let mut key = format!("{upload_id}/{file_id}/").into_bytes();
+        key.extend_from_slice(&index.to_be_bytes());
+        self.chunks.insert(key, &[])?;
+        let received = self.received(upload_id, file_id);
+        let done = received.len() as u64 >= file.chunks;
+        let bytes = (received.len() as u64 * session.chunk_size).min(file.size);
+        self.progress(&session, &file.file_id, "transfer", bytes, file.size);
+        let _ = self.update_file(upload_id, file_id, |_| {});
+        if done {
+            self.file_complete(upload_id, file_id).await?;
+        }
+        let next_missing = (0..file.chunks).find(|i| !received.contains(i));
+        Ok(json!({ "index": index, "receivedChunks": received.len(), "nextMissing": next_missing, "complete": done }))
+    }
+
+    /// All chunks of a file arrived: fsync, verify, and queue the audio file once its cover
+    /// (if any) is there too.
+    async fn file_complete(&self, upload_id: &str, file_id: &str) -> AppResult<()> {
+        let path = self.part_path(upload_id, file_id);
+        let sync_path = path.clone();
+        tokio::task::spawn_blocking(move || std::fs::File::open(&sync_path).and_then(|f| f.sync_all()))
+            .await
+            .map_err(AppError::internal)?
+            .map_err(AppError::internal)?;
+        let Some(session) = self.update_file(upload_id, file_id, |f| f.state = FileState::Queued)? else {
+            return Ok(());
+        };
+        self.drop_chunk_marks(upload_id, file_id)?;
+        let Some(file) = session.files.iter().find(|f| f.file_id == file_id) else { return Ok(()) };
+        let audio_id = file.cover_for.clone().unwrap_or_else(|| file_id.to_string());
+        let Some(audio) = session.files.iter().find(|f| f.file_id == audio_id) else { return Ok(()) };
+        let cover_ready = match &audio.cover_file_id {
+            Some(cid) => session.files.iter().any(|f| &f.file_id == cid && f.state == FileState::Queued),
+            None => true,
+        };
+        if audio.state != FileState::Queued || !cover_ready {
+            return Ok(());
+        }
+        if let Some(sha) = &audio.sha256 {
+            let (actual, _) = super::sha256_file(&self.part_path(upload_id, &audio.file_id)).await.map_err(AppError::internal)?;
+            if &actual != sha {
+                let outcome = Outcome::Failed("the file arrived damaged (its SHA-256 does not match); upload it again".into());
+                self.record(upload_id, &audio.file_id, &outcome);
+                return Ok(());
+            }
+        }
+        let job = Job {
+            id: job_id(upload_id, &audio.file_id),
+            source: self.part_path(upload_id, &audio.file_id),
+            origin: Origin::Upload { upload_id: upload_id.to_string(), file_id: audio.file_id.clone() },
+            original_name: audio.name.clone(),
+            uploader_id: session.user_id.clone(),
+            overrides: audio.metadata.clone(),
+            cover: audio.cover_file_id.as_ref().map(|cid| self.part_path(upload_id, cid)),
+            queued_at: now_secs(),
+        };
+        self.ingest.submit(job)
+    }
+
+    fn drop_chunk_marks(&self, upload_id: &str, file_id: &str) -> AppResult<()> {
+        let prefix = format!("{upload_id}/{file_id}/");
+        for key in self.chunks.scan_prefix(prefix.as_bytes()).keys() {
+            self.chunks.remove(key?)?;
+        }
+        Ok(())
+    }
+
+    /// Skips one file or cancels the whole upload; stops conversions already running.
+    pub fn control(&self, user_id: &str, upload_id: &str, file_id: Option<&str>, action: &str) -> AppResult<Value> {
+        let session = self.load(upload_id, user_id)?;
+        let (targets, state): (Vec<&UploadFile>, FileState) = match (action, file_id) {
+            ("skip", Some(fid)) => {
+                let file = session.files.iter().find(|f| f.file_id == fid).ok_or(AppError::NotFound("file"))?;
+                let mut t = vec![file];
+                t.extend(session.files.iter().filter(|f| f.cover_for.as_deref() == Some(fid)));
+                (t, FileState::Skipped)
+            }
+            ("skip", None) => return Err(AppError::invalid_field("fileId", "skip needs a fileId")),
+            ("cancel", Some(fid)) => {
+                let file = session.files.iter().find(|f| f.file_id == fid).ok_or(AppError::NotFound("file"))?;
+                (vec![file], FileState::Cancelled)
+            }
+            ("cancel", None) => (session.files.iter().collect(), FileState::Cancelled),
+            _ => return Err(AppError::invalid_field("action", "action is skip or cancel")),
+        };
+        for f in targets {
+            if matches!(f.state, FileState::Receiving | FileState::Queued) {
+                self.ingest.cancel(&job_id(upload_id, &f.file_id));
+                self.drop_chunk_marks(upload_id, &f.file_id)?;
+                let _ = std::fs::remove_file(self.part_path(upload_id, &f.file_id));
+                let st = state.clone();
+                self.update_file(upload_id, &f.file_id, |file| {
+                    file.state = st.clone();
+                    file.result = Some(json!({ "status": match st { FileState::Skipped => "skipped", _ => "cancelled" } }));
+                })?;
+            }
+        }
+        let session = self.load(upload_id, user_id)?;
+        if session.files.iter().all(|f| !matches!(f.state, FileState::Receiving | FileState::Queued)) {
+            let _ = std::fs::remove_dir_all(self.dir(upload_id));
+        }
+        Ok(self.status_json(&session))
+    }
+
+    fn record(&self, upload_id: &str, file_id: &str, outcome: &Outcome) {
+        let state = match outcome {
+            Outcome::Added(_) => FileState::Added,
+            Outcome::Duplicate(_) => FileState::Duplicate,
+            Outcome::Failed(_) => FileState::Failed,
+            Outcome::Cancelled => FileState::Cancelled,
+        };
+        let result = outcome.to_json();
+        let session = match self.update_file(upload_id, file_id, |f| {
+            // A skip/cancel that raced the pipeline keeps its state.
+            if matches!(f.state, FileState::Queued | FileState::Receiving) {
+                f.state = state.clone();
+                f.result = Some(result.clone());
+            }
+        }) {
+            Ok(Some(s)) => s,
+            _ => return,
+        };
+        // The staged source (and cover) are no longer needed.
+        let _ = std::fs::remove_file(self.part_path(upload_id, file_id));
+        if let Some(f) = session.files.iter().find(|f| f.file_id == file_id) {
+            if let Some(cid) = &f.cover_file_id {
+                let _ = std::fs::remove_file(self.part_path(upload_id, cid));
+            }
+            let mut payload = f.result.clone().unwrap_or(result);
+            payload["uploadId"] = json!(upload_id);
+            payload["fileId"] = json!(file_id);
+            payload["name"] = json!(f.name);
+            broadcast(&self.io, user_room(&session.user_id), "song:uploadResult", &payload);
+        }
+        if session.files.iter().all(|f| !matches!(f.state, FileState::Receiving | FileState::Queued)) {
+            let _ = std::fs::remove_dir_all(self.dir(upload_id));
+        }
+    }
+
+    fn progress(&self, session: &UploadSession, file_id: &str, stage: &str, bytes: u64, total: u64) {
+        broadcast(
+            &self.io,
+            user_room(&session.user_id),
+            "song:uploadProgress",
+            &json!({ "uploadId": session.upload_id, "fileId": file_id, "stage": stage, "bytes": bytes, "total": total }),
+        );
+    }
+
+    fn remove_abandoned(&self) -> AppResult<()> {
+        let cutoff = now_secs() - (self.cfg.ingest.upload_abandon_hours as i64) * 3600;
+        for entry in self.sessions.iter() {
+            let (key, value) = entry?;
+            let session: UploadSession = db::decode(&value)?;
+            let finished = session.files.iter().all(|f| !matches!(f.state, FileState::Receiving | FileState::Queued));
+            let idle = session.last_activity < cutoff;
+            if idle && !session.files.iter().any(|f| f.state == FileState::Queued) || finished && idle {
+                for f in &session.files {
+                    self.drop_chunk_marks(&session.upload_id, &f.file_id)?;
+                }
+                let _ = std::fs::remove_dir_all(self.dir(&session.upload_id));
+                self.sessions.remove(key)?;
+                tracing::info!(upload = %session.upload_id, "removed an abandoned upload");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Reporter for Uploads {
+    fn stage(&self, job: &Job, stage: &str) {
+        if let Origin::Upload { upload_id, file_id } = &job.origin
+            && let Ok(Some(session)) = db::get::<UploadSession>(&self.sessions, upload_id)
+        {
+            let size = session.files.iter().find(|f| &f.file_id == file_id).map(|f| f.size).unwrap_or(0);
+            self.progress(&session, file_id, stage, size, size);
+        }
+    }
+
+    fn finished(&self, job: &Job, outcome: &Outcome) {
+        if let Origin::Upload { upload_id, file_id } = &job.origin {
+            self.record(upload_id, file_id, outcome);
+        }
+    }
+}

@@ -1,0 +1,260 @@
+// The ingest pipeline through both doors (chunked Socket.IO upload, watched inbox) on both blob
+// backends (local folder, real S3), with real media made by ffmpeg.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  ADMIN, ALICE, call, connect, ffmpeg, ffprobe, flacWithCover, login, ok, sha256, sineFile, startS3,
+  startServer, uploadChunks, waitForMatch, waitUntil, Server,
+} from './harness.mjs';
+
+const CHUNK = 1024 * 1024;
+
+/** Reads a stored blob back: from the local folder, or from SeaweedFS's filer. */
+async function readBlob(backend, server, key) {
+  if (backend.name === 'local') return fs.readFileSync(path.join(server.dataDir, 'blobs', key));
+  const res = await fetch(`${backend.s3.filer}/buckets/chillfi-test/${key}`);
+  assert.equal(res.status, 200, `S3 object ${key}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+function assertCleanMp3(bytes, dir) {
+  assert.notEqual(bytes.subarray(0, 3).toString('latin1'), 'ID3', 'no ID3v2 header');
+  assert.notEqual(bytes.subarray(bytes.length - 128, bytes.length - 125).toString('latin1'), 'TAG', 'no ID3v1 trailer');
+  assert.ok(!bytes.includes(Buffer.from('APETAGEX')), 'no APE tag');
+  const file = path.join(dir, `check-${Date.now()}.mp3`);
+  fs.writeFileSync(file, bytes);
+  const probe = ffprobe(file);
+  assert.equal(probe.streams[0].codec_name, 'mp3');
+  assert.deepEqual(Object.keys(probe.format.tags ?? {}), [], 'no container tags');
+  return probe;
+}
+
+const backends = [{ name: 'local' }, { name: 's3' }];
+
+for (const backend of backends) {
+  describe(`ingest on the ${backend.name} backend`, () => {
+    let server;
+    let media;
+    before(async () => {
+      media = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-media-'));
+      let env = { CHILLFI_INGEST__INBOX_SETTLE_SECS: '1' };
+      if (backend.name === 's3') {
+        backend.s3 = await startS3();
+        env = { ...env, ...backend.s3.env };
+      }
+      server = await startServer({ env });
+    });
+    after(async () => {
+      await server.stop();
+      backend.s3?.stop();
+    });
+
+    it('uploads a FLAC in chunks, resumes after a dropped connection, and broadcasts song:added', async () => {
+      const flac = flacWithCover(media, 'upload.flac', { seconds: 20, title: 'Chunked <b>Song</b>' });
+      const size = fs.statSync(flac).size;
+      const chunks = Math.ceil(size / CHUNK);
+      assert.ok(chunks >= 3, `test file spans ${chunks} chunks`);
+
+      const watcher = await login(server, ADMIN, ['polling']);
+      const added = waitForMatch(watcher.socket, 'song:added', (p) => p.song.title === 'Chunked <b>Song</b>');
+
+      const first = await login(server, ALICE, ['websocket']);
+      const init = await ok(first.socket, 'song:uploadInit', { files: [{ name: 'upload.flac', size }] });
+      const { uploadId } = init;
+      const fileId = init.files[0].fileId;
+      assert.equal(init.files[0].chunks, chunks);
+      assert.equal(init.chunkSize, CHUNK);
+
+      // Out of order, one chunk twice, then the connection drops.
+      const acks = await uploadChunks(first.socket, uploadId, fileId, flac, CHUNK, [1, 0, 1]);
+      assert.ok(acks.every((a) => a.ok), JSON.stringify(acks));
+      assert.equal(acks[2].data.receivedChunks, 2, 'a repeated chunk is idempotent');
+      first.socket.disconnect();
+
+      // Another user may not touch this upload.
+      const { socket: admin } = await login(server, ADMIN);
+      const foreign = await uploadChunks(admin, uploadId, fileId, flac, CHUNK, [2]);
+      assert.equal(foreign[0].error.code, 'forbidden');
+      assert.equal((await call(admin, 'song:uploadStatus', { uploadId })).error.code, 'forbidden');
+
+      const again = await login(server, ALICE, ['websocket']);
+      const status = await ok(again.socket, 'song:uploadStatus', { uploadId });
+      assert.equal(status.files[0].receivedChunks, 2);
+      assert.equal(status.files[0].firstMissing, 2);
+      const stages = [];
+      again.socket.on('song:uploadProgress', (p) => p.fileId === fileId && stages.push(p.stage));
+      const result = waitForMatch(again.socket, 'song:uploadResult', (p) => p.fileId === fileId);
+      const rest = [];
+      for (let i = status.files[0].firstMissing; i < chunks; i++) rest.push(i);
+      const last = await uploadChunks(again.socket, uploadId, fileId, flac, CHUNK, rest);
+      assert.equal(last.at(-1).data.complete, true);
+
+      const done = await result;
+      assert.equal(done.status, 'added', JSON.stringify(done));
+      const song = done.song;
+      assert.equal(song.title, 'Chunked <b>Song</b>', 'tags are data, kept verbatim');
+      assert.equal(song.artist, 'Test Artist');
+      assert.equal(song.album, 'Test Album');
+      assert.equal(song.track, 3);
+      assert.equal(song.year, 2021);
+      assert.ok(Math.abs(song.durationMs - 20000) < 150, `duration ${song.durationMs}`);
+      assert.equal(song.bitrate, 320000);
+      assert.equal(song.sourceHash, sha256(flac));
+      assert.match(song.coverKey, /^art\/[0-9a-f]{64}\.png$/);
+      for (const stage of ['transfer', 'hashing', 'probing', 'converting', 'storing', 'indexing']) {
+        assert.ok(stages.includes(stage), `progress stage ${stage} in ${stages}`);
+      }
+      const broadcast = await added;
+      assert.equal(broadcast.song.id, song.id, 'a second client sees song:added');
+
+      const mp3 = await readBlob(backend, server, `songs/${song.hash}.mp3`);
+      const probe = assertCleanMp3(mp3, media);
+      assert.ok(Math.abs(Number(probe.format.duration) - 20) < 0.15);
+      const cover = await readBlob(backend, server, song.coverKey);
+      assert.equal(cover.subarray(1, 4).toString(), 'PNG');
+
+      // The same bytes again: a duplicate, found up front when the client sends the hash.
+      const dupInit = await ok(again.socket, 'song:uploadInit', { files: [{ name: 'again.flac', size, sha256: sha256(flac) }] });
+      assert.equal(dupInit.files[0].state, 'duplicate');
+      assert.equal(dupInit.files[0].result.song.id, song.id);
+      // ...and after the transfer when it does not.
+      const blind = await ok(again.socket, 'song:uploadInit', { files: [{ name: 'again.flac', size }] });
+      const blindResult = waitForMatch(again.socket, 'song:uploadResult', (p) => p.fileId === blind.files[0].fileId);
+      await uploadChunks(again.socket, blind.uploadId, blind.files[0].fileId, flac, CHUNK, [...Array(chunks).keys()]);
+      assert.equal((await blindResult).status, 'duplicate');
+      const health = await (await fetch(`${server.url}/api/health`)).json();
+      assert.equal(health.songs, 1);
+      assert.equal(health.storage.backend, backend.name);
+      for (const s of [watcher.socket, admin, again.socket]) s.close();
+    });
+
+    it('takes client metadata and a separately uploaded cover, and explains failures', async () => {
+      const { socket } = await login(server, ALICE);
+      const wav = sineFile(media, 'plain.wav', { seconds: 2, freq: 523 });
+      const jpg = ffmpeg(path.join(media, 'cover.jpg'), ['-f', 'lavfi', '-i', 'color=c=orange:s=32x32', '-frames:v', '1']);
+      const junk = path.join(media, 'junk.mp3');
+      fs.writeFileSync(junk, Buffer.from(Array.from({ length: 50000 }, (_, i) => (i * 7919) % 256)));
+      const init = await ok(socket, 'song:uploadInit', { files: [
+        { name: 'plain.wav', size: fs.statSync(wav).size, metadata: { title: 'Edited Title', artist: 'Me', year: 1999 }, cover: { size: fs.statSync(jpg).size } },
+        { name: 'junk.mp3', size: fs.statSync(junk).size },
+      ] });
+      const audio = init.files.find((f) => f.name === 'plain.wav');
+      const coverEntry = init.files.find((f) => f.coverFor === audio.fileId);
+      const bad = init.files.find((f) => f.name === 'junk.mp3');
+      assert.ok(coverEntry, JSON.stringify(init.files));
+      const results = [
+        waitForMatch(socket, 'song:uploadResult', (p) => p.fileId === audio.fileId),
+        waitForMatch(socket, 'song:uploadResult', (p) => p.fileId === bad.fileId),
+      ];
+      await uploadChunks(socket, init.uploadId, audio.fileId, wav, CHUNK, [0]);
+      await uploadChunks(socket, init.uploadId, coverEntry.fileId, jpg, CHUNK, [0]);
+      await uploadChunks(socket, init.uploadId, bad.fileId, junk, CHUNK, [0]);
+      const [good, failed] = await Promise.all(results);
+      assert.equal(good.status, 'added', JSON.stringify(good));
+      assert.equal(good.song.title, 'Edited Title');
+      assert.equal(good.song.artist, 'Me');
+      assert.equal(good.song.year, 1999);
+      assert.match(good.song.coverKey, /\.jpg$/);
+      assert.equal(failed.status, 'failed');
+      assert.match(failed.reason, /not an audio file|damaged/);
+
+      const wrongSize = await call(socket, 'song:uploadChunk', { uploadId: init.uploadId, fileId: 'nope', index: 0, data: Buffer.alloc(1) });
+      assert.equal(wrongSize.error.code, 'not_found');
+      const missingField = await call(socket, 'song:uploadInit', { files: [{ name: 'x.mp3' }] });
+      assert.equal(missingField.error.code, 'invalid');
+      const empty = await call(socket, 'song:uploadInit', { files: [{ name: 'x.mp3', size: 0 }] });
+      assert.equal(empty.error.field, 'files[0].size');
+      const huge = await call(socket, 'song:uploadInit', { files: [{ name: 'x.flac', size: 5 * 1024 ** 4 }] });
+      assert.equal(huge.error.code, 'too_large');
+      socket.close();
+    });
+
+    it('skips and cancels mid-file', async () => {
+      const { socket } = await login(server, ALICE);
+      const a = sineFile(media, 'a.wav', { seconds: 15, freq: 300 });
+      const b = sineFile(media, 'b.wav', { seconds: 15, freq: 350 });
+      const init = await ok(socket, 'song:uploadInit', { files: [
+        { name: 'a.wav', size: fs.statSync(a).size }, { name: 'b.wav', size: fs.statSync(b).size },
+      ] });
+      const [fa, fb] = init.files;
+      await uploadChunks(socket, init.uploadId, fa.fileId, a, CHUNK, [0]);
+      const skipped = await ok(socket, 'song:uploadControl', { uploadId: init.uploadId, fileId: fa.fileId, action: 'skip' });
+      assert.equal(skipped.files.find((f) => f.fileId === fa.fileId).state, 'skipped');
+      assert.equal(skipped.files.find((f) => f.fileId === fb.fileId).state, 'receiving');
+      const late = await uploadChunks(socket, init.uploadId, fa.fileId, a, CHUNK, [1]);
+      assert.equal(late[0].data.state, 'skipped', 'chunks for a skipped file are ignored');
+      const cancelled = await ok(socket, 'song:uploadControl', { uploadId: init.uploadId, action: 'cancel' });
+      assert.ok(cancelled.files.every((f) => ['skipped', 'cancelled'].includes(f.state)));
+      const badAction = await call(socket, 'song:uploadControl', { uploadId: init.uploadId, action: 'explode' });
+      assert.equal(badAction.error.field, 'action');
+      assert.ok(!fs.existsSync(path.join(server.dataDir, 'staging', 'uploads', init.uploadId)), 'staging cleaned');
+      socket.close();
+    });
+
+    it('imports good inbox files and moves bad ones to failed/ with reasons', async () => {
+      const inbox = path.join(server.dataDir, 'inbox');
+      const { socket } = await login(server, ALICE);
+      const titles = new Set();
+      socket.on('song:added', (p) => titles.add(p.song.title));
+      fs.mkdirSync(path.join(inbox, 'Artist', 'Album'), { recursive: true });
+      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-drop-'));
+      const mp3 = sineFile(tmp, 'Deep Song.mp3', { seconds: 2, freq: 660, codec: ['-c:a', 'libmp3lame', '-b:a', '320k'] });
+      const ogg = sineFile(tmp, 'Tagged.ogg', { seconds: 2, freq: 700, codec: ['-c:a', 'libvorbis', '-metadata', 'title=Ogg Title'] });
+      fs.copyFileSync(mp3, path.join(inbox, 'Artist', 'Album', 'Deep Song.mp3'));
+      fs.copyFileSync(ogg, path.join(inbox, 'Tagged.ogg'));
+      fs.writeFileSync(path.join(inbox, 'empty.mp3'), '');
+      fs.writeFileSync(path.join(inbox, 'notes.txt'), 'just some text, not music\n');
+      fs.writeFileSync(path.join(inbox, 'random.mp3'), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 31 + 7) % 256)));
+      fs.writeFileSync(path.join(inbox, 'playlist.mp3'), `#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n${path.join(tmp, 'Deep Song.mp3')}\n#EXT-X-ENDLIST\n`);
+      fs.writeFileSync(path.join(inbox, 'concat.flac'), `ffconcat version 1.0\nfile '${path.join(tmp, 'Tagged.ogg')}'\n`);
+      fs.symlinkSync('/etc/passwd', path.join(inbox, 'link.mp3'));
+
+      await waitUntil(() => titles.has('Deep Song') && titles.has('Ogg Title'), 60000, 'inbox songs to be added');
+      const failed = path.join(inbox, 'failed');
+      const expected = ['empty.mp3', 'notes.txt', 'random.mp3', 'playlist.mp3', 'concat.flac', 'link.mp3'];
+      await waitUntil(() => expected.every((n) => fs.existsSync(path.join(failed, `${n}.error.txt`))), 60000, 'failed files');
+      const reason = (n) => fs.readFileSync(path.join(failed, `${n}.error.txt`), 'utf8');
+      assert.match(reason('empty.mp3'), /empty/);
+      assert.match(reason('playlist.mp3'), /not an audio file we accept/);
+      assert.match(reason('concat.flac'), /not an audio file we accept/);
+      assert.match(reason('link.mp3'), /symbolic link/);
+      assert.ok(fs.lstatSync(path.join(failed, 'link.mp3')).isSymbolicLink(), 'the link itself moved, nothing followed');
+      assert.ok(!fs.existsSync(path.join(inbox, 'Tagged.ogg')), 'imported files leave the inbox');
+      assert.ok(!fs.existsSync(path.join(inbox, 'Artist')), 'emptied folders are removed');
+      // The MP3 at 320k was stored as it was (remuxed), still without tags.
+      socket.close();
+    });
+  });
+}
+
+describe('crash safety', () => {
+  it('loses and duplicates nothing when killed -9 in the middle of a 50-file inbox ingest', async () => {
+    const server = await startServer({ env: { CHILLFI_INGEST__INBOX_SETTLE_SECS: '1', CHILLFI_INGEST__WORKERS: '2' } });
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-bulk-'));
+    const inbox = path.join(server.dataDir, 'inbox');
+    for (let i = 0; i < 50; i++) {
+      const f = sineFile(tmp, `bulk-${i}.flac`, { seconds: 3, freq: 200 + i * 10, codec: ['-c:a', 'flac'] });
+      fs.renameSync(f, path.join(inbox, `bulk-${i}.flac`));
+    }
+    const songsNow = async (s) => (await (await fetch(`${s.url}/api/health`)).json()).songs;
+    await waitUntil(async () => (await songsNow(server)) >= 5, 120000, 'some songs before the crash');
+    const before = await songsNow(server);
+    assert.ok(before < 50, `the crash must hit mid-ingest (had ${before})`);
+    await server.stop('SIGKILL');
+
+    const again = await new Server({ dataDir: server.dataDir, env: server.env }).start();
+    try {
+      await waitUntil(async () => (await songsNow(again)) === 50 && fs.readdirSync(inbox).filter((n) => n.endsWith('.flac')).length === 0, 180000, 'all 50 songs after restart');
+      const blobs = fs.readdirSync(path.join(server.dataDir, 'blobs', 'songs'));
+      assert.equal(blobs.length, 50, 'one blob per song, no orphans');
+      assert.equal(fs.readdirSync(path.join(inbox, 'failed')).length, 0, 'nothing failed');
+      const staging = fs.readdirSync(path.join(server.dataDir, 'staging')).filter((n) => n.endsWith('.mp3'));
+      assert.deepEqual(staging, [], 'no leftover conversions');
+    } finally {
+      await again.stop();
+    }
+  });
+});
