@@ -8,18 +8,15 @@ use socketioxide::SocketIo;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::db::Db;
-use crate::ingest::Ingest;
 use crate::ingest::upload::Uploads;
 use crate::songs::Songs;
 use crate::users::Users;
 use chillfi_storage::BlobStore;
 
 pub struct AppState {
-    pub cfg: Config,
     pub users: Users,
     pub songs: Songs,
     pub blobs: BlobStore,
-    pub ingest: Arc<Ingest>,
     pub uploads: Arc<Uploads>,
     pub auth: Arc<Auth>,
     pub io: SocketIo,
@@ -55,7 +52,9 @@ impl AppState {
 pub async fn open_blob_store(cfg: &Config) -> anyhow::Result<BlobStore> {
     use crate::config::StorageBackend;
     let storage = match cfg.storage.backend {
-        StorageBackend::Local => chillfi_storage::StorageConfig::Local { root: cfg.blob_dir() },
+        StorageBackend::Local => chillfi_storage::StorageConfig::Local {
+            root: cfg.blob_dir(),
+        },
         StorageBackend::S3 => {
             let s3 = &cfg.storage.s3;
             chillfi_storage::StorageConfig::S3 {
@@ -67,5 +66,7 @@ pub async fn open_blob_store(cfg: &Config) -> anyhow::Result<BlobStore> {
             }
         }
     };
-    BlobStore::open(&storage).await.map_err(|e| anyhow::anyhow!("opening the blob store: {e}"))
+    BlobStore::open(&storage)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the blob store: {e}"))
 }

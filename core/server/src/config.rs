@@ -148,7 +148,11 @@ impl Default for Config {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { backend: StorageBackend::Local, local_dir: String::new(), s3: S3Config::default() }
+        Self {
+            backend: StorageBackend::Local,
+            local_dir: String::new(),
+            s3: S3Config::default(),
+        }
     }
 }
 
@@ -347,7 +351,11 @@ impl Config {
         }
         if self.storage.backend == StorageBackend::S3 {
             let s3 = &self.storage.s3;
-            for (key, value) in [("endpoint", &s3.endpoint), ("access_key", &s3.access_key), ("secret_key", &s3.secret_key)] {
+            for (key, value) in [
+                ("endpoint", &s3.endpoint),
+                ("access_key", &s3.access_key),
+                ("secret_key", &s3.secret_key),
+            ] {
                 if value.is_empty() {
                     return Err(ConfigError::Invalid(format!(
                         "storage.s3.{key} is required when storage.backend = \"s3\""
@@ -355,17 +363,26 @@ impl Config {
                 }
             }
             if s3.bucket.len() < 3 {
-                return Err(ConfigError::Invalid("storage.s3.bucket needs at least 3 characters".into()));
+                return Err(ConfigError::Invalid(
+                    "storage.s3.bucket needs at least 3 characters".into(),
+                ));
             }
         }
         let ingest = &self.ingest;
         if !(32..=320).contains(&ingest.mp3_bitrate_kbps) {
-            return Err(ConfigError::Invalid("ingest.mp3_bitrate_kbps must be 32..=320".into()));
+            return Err(ConfigError::Invalid(
+                "ingest.mp3_bitrate_kbps must be 32..=320".into(),
+            ));
         }
         if !(-1..=9).contains(&ingest.mp3_vbr_quality) {
-            return Err(ConfigError::Invalid("ingest.mp3_vbr_quality must be -1 (off) or 0..=9".into()));
+            return Err(ConfigError::Invalid(
+                "ingest.mp3_vbr_quality must be -1 (off) or 0..=9".into(),
+            ));
         }
-        if ingest.max_file_mib == 0 || ingest.inbox_rescan_secs == 0 || ingest.upload_abandon_hours == 0 {
+        if ingest.max_file_mib == 0
+            || ingest.inbox_rescan_secs == 0
+            || ingest.upload_abandon_hours == 0
+        {
             return Err(ConfigError::Invalid(
                 "ingest.max_file_mib, ingest.inbox_rescan_secs and ingest.upload_abandon_hours must be > 0".into(),
             ));
@@ -403,12 +420,18 @@ impl Config {
     }
 
     fn dir_or_default(&self, configured: &str, default: &str) -> PathBuf {
-        if configured.is_empty() { self.data_dir.join(default) } else { PathBuf::from(configured) }
+        if configured.is_empty() {
+            self.data_dir.join(default)
+        } else {
+            PathBuf::from(configured)
+        }
     }
 
     pub fn worker_count(&self) -> usize {
         match self.ingest.workers {
-            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             n => n,
         }
     }

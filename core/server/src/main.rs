@@ -149,16 +149,20 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     drop(secret);
     let (svc, io) = socket::build(4 * 1024 * 1024);
     let blobs = app::open_blob_store(&cfg).await?;
-    let ingest = ingest::Ingest::new(&cfg, &stores.db, stores.songs.clone(), blobs.clone(), io.clone())?;
+    let ingest = ingest::Ingest::new(
+        &cfg,
+        &stores.db,
+        stores.songs.clone(),
+        blobs.clone(),
+        io.clone(),
+    )?;
     let uploads = ingest::upload::Uploads::new(&cfg, &stores.db, ingest.clone(), io.clone())?;
     ingest.recover().await?;
     ingest::inbox::Inbox::start(&cfg, ingest.clone(), stores.users.clone())?;
     let app = Arc::new(AppState {
-        cfg: cfg.clone(),
         users: stores.users,
         songs: stores.songs,
         blobs,
-        ingest,
         uploads,
         auth,
         io: io.clone(),

@@ -108,9 +108,14 @@ pub struct Songs {
 
 type TxResult<T> = Result<T, ConflictableTransactionError<AppError>>;
 
-fn tx_get<T: serde::de::DeserializeOwned>(tree: &TransactionalTree, key: &str) -> TxResult<Option<T>> {
+fn tx_get<T: serde::de::DeserializeOwned>(
+    tree: &TransactionalTree,
+    key: &str,
+) -> TxResult<Option<T>> {
     match tree.get(key)? {
-        Some(bytes) => db::decode(&bytes).map(Some).map_err(ConflictableTransactionError::Abort),
+        Some(bytes) => db::decode(&bytes)
+            .map(Some)
+            .map_err(ConflictableTransactionError::Abort),
         None => Ok(None),
     }
 }
@@ -147,7 +152,11 @@ impl Songs {
     }
 
     pub fn all(&self) -> AppResult<Vec<Song>> {
-        self.songs.iter().values().map(|v| db::decode(&v?)).collect()
+        self.songs
+            .iter()
+            .values()
+            .map(|v| db::decode(&v?))
+            .collect()
     }
 
     /// Is any song stored under this output hash (or cover key)? Guards blob deletion.
@@ -160,17 +169,24 @@ impl Songs {
         Ok(false)
     }
 
+    #[cfg(test)]
     pub fn album(&self, id: &str) -> AppResult<Option<Album>> {
         db::get(&self.albums, id)
     }
 
+    #[cfg(test)]
     pub fn artist(&self, id: &str) -> AppResult<Option<Artist>> {
         db::get(&self.artists, id)
     }
 
     /// Total source bytes credited to a user (for quotas).
     pub fn bytes_of_user(&self, user_id: &str) -> AppResult<u64> {
-        Ok(self.all()?.iter().filter(|s| s.uploader_id == user_id).map(|s| s.size_bytes).sum())
+        Ok(self
+            .all()?
+            .iter()
+            .filter(|s| s.uploader_id == user_id)
+            .map(|s| s.size_bytes)
+            .sum())
     }
 
     /// Commits a new song with its album and artist counts in one transaction. If another song
@@ -259,8 +275,18 @@ mod tests {
         assert_eq!(dup.unwrap_err().id, "a");
         assert_eq!(songs.count(), 2);
         let album = songs.album(&album_id("artist", "ALBUM")).unwrap().unwrap();
-        assert_eq!(album.song_count, 2, "album names are matched ignoring case and spaces");
-        assert_eq!(songs.artist(&artist_id("Artist")).unwrap().unwrap().song_count, 2);
+        assert_eq!(
+            album.song_count, 2,
+            "album names are matched ignoring case and spaces"
+        );
+        assert_eq!(
+            songs
+                .artist(&artist_id("Artist"))
+                .unwrap()
+                .unwrap()
+                .song_count,
+            2
+        );
         assert_eq!(songs.by_source_hash("s2").unwrap().unwrap().id, "b");
     }
 }

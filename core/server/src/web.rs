@@ -69,7 +69,10 @@ impl<E: Endpoint> Middleware<E> for SecurityHeaders {
     type Output = SecurityHeadersEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        SecurityHeadersEndpoint { inner: ep, csp: self.csp.clone() }
+        SecurityHeadersEndpoint {
+            inner: ep,
+            csp: self.csp.clone(),
+        }
     }
 }
 

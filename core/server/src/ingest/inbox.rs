@@ -39,14 +39,22 @@ impl Inbox {
         let root = cfg.inbox_dir();
         std::fs::create_dir_all(root.join(FAILED))?;
         let root = root.canonicalize()?;
-        let inbox = Arc::new(Self { root, cfg: cfg.clone(), ingest: ingest.clone(), users });
+        let inbox = Arc::new(Self {
+            root,
+            cfg: cfg.clone(),
+            ingest: ingest.clone(),
+            users,
+        });
         ingest.add_reporter(inbox.clone());
         let (poke_tx, poke_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
         let mut watcher = notify::recommended_watcher(move |_event| {
             let _ = poke_tx.send(());
         })?;
         if let Err(e) = watcher.watch(&inbox.root, notify::RecursiveMode::Recursive) {
-            tracing::warn!("watching {} failed ({e}); relying on periodic rescans", inbox.root.display());
+            tracing::warn!(
+                "watching {} failed ({e}); relying on periodic rescans",
+                inbox.root.display()
+            );
         }
         let this = inbox.clone();
         tokio::spawn(async move {
@@ -65,16 +73,21 @@ impl Inbox {
         loop {
             let this = self.clone();
             let previous = std::mem::take(&mut seen);
-            let (next, waiting) = match tokio::task::spawn_blocking(move || this.scan(previous, settle)).await {
-                Ok(result) => result,
-                Err(e) => {
-                    tracing::error!("inbox scan panicked: {e}");
-                    (HashMap::new(), false)
-                }
-            };
+            let (next, waiting) =
+                match tokio::task::spawn_blocking(move || this.scan(previous, settle)).await {
+                    Ok(result) => result,
+                    Err(e) => {
+                        tracing::error!("inbox scan panicked: {e}");
+                        (HashMap::new(), false)
+                    }
+                };
             seen = next;
             // Poll quickly while files are settling; otherwise wait for an event or the rescan.
-            let wait = if waiting { Duration::from_millis(500) } else { rescan };
+            let wait = if waiting {
+                Duration::from_millis(500)
+            } else {
+                rescan
+            };
             tokio::select! {
                 poke = pokes.recv() => {
                     if poke.is_none() { return; }
@@ -91,32 +104,50 @@ impl Inbox {
         let wanted = self.cfg.ingest.inbox_owner.trim();
         let users = self.users.list().ok()?;
         if wanted.is_empty() {
-            users.into_iter().filter(|u| u.is_admin).min_by_key(|u| u.created_at).map(|u| u.id)
+            users
+                .into_iter()
+                .filter(|u| u.is_admin)
+                .min_by_key(|u| u.created_at)
+                .map(|u| u.id)
         } else {
-            users.into_iter().find(|u| u.username.eq_ignore_ascii_case(wanted)).map(|u| u.id)
+            users
+                .into_iter()
+                .find(|u| u.username.eq_ignore_ascii_case(wanted))
+                .map(|u| u.id)
         }
     }
 
     /// One pass over the inbox. Returns what was seen and whether files are still settling.
-    fn scan(&self, previous: HashMap<PathBuf, Seen>, settle: Duration) -> (HashMap<PathBuf, Seen>, bool) {
+    fn scan(
+        &self,
+        previous: HashMap<PathBuf, Seen>,
+        settle: Duration,
+    ) -> (HashMap<PathBuf, Seen>, bool) {
         let mut now_seen = HashMap::new();
         let mut waiting = false;
         let mut owner: Option<Option<String>> = None;
         let mut stack = vec![self.root.clone()];
         while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let path = entry.path();
                 let name = entry.file_name().to_string_lossy().to_string();
                 if name.starts_with('.') || name.ends_with(".error.txt") {
                     continue;
                 }
-                let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+                let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                    continue;
+                };
                 if dir == self.root && (name == FAILED || name == DONE) && meta.is_dir() {
                     continue;
                 }
                 if meta.file_type().is_symlink() {
-                    self.fail(&path, "symbolic links are not imported: copy the file itself into the inbox");
+                    self.fail(
+                        &path,
+                        "symbolic links are not imported: copy the file itself into the inbox",
+                    );
                     continue;
                 }
                 if meta.is_dir() {
@@ -126,7 +157,9 @@ impl Inbox {
                 if !meta.is_file() {
                     continue;
                 }
-                let Some(relative) = self.relative(&path) else { continue };
+                let Some(relative) = self.relative(&path) else {
+                    continue;
+                };
                 let job_id = job_id_for(&relative);
                 if self.ingest.is_queued(&job_id) {
                     continue;
@@ -134,7 +167,11 @@ impl Inbox {
                 let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
                 let current = match previous.get(&path) {
                     Some(p) if p.size == meta.len() && p.mtime == mtime => *p,
-                    _ => Seen { size: meta.len(), mtime, stable_since: Instant::now() },
+                    _ => Seen {
+                        size: meta.len(),
+                        mtime,
+                        stable_since: Instant::now(),
+                    },
                 };
                 if current.stable_since.elapsed() < settle {
                     waiting = true;
@@ -143,19 +180,29 @@ impl Inbox {
                 }
                 let owner = owner.get_or_insert_with(|| self.owner());
                 let Some(owner) = owner.clone() else {
-                    tracing::warn!("inbox files wait: no inbox owner (create an administrator or set ingest.inbox_owner)");
+                    tracing::warn!(
+                        "inbox files wait: no inbox owner (create an administrator or set ingest.inbox_owner)"
+                    );
                     now_seen.insert(path, current);
                     continue;
                 };
                 let max = self.cfg.ingest.max_file_mib * 1024 * 1024;
                 if meta.len() > max {
-                    self.fail(&path, &format!("the file is larger than the limit of {} MiB", self.cfg.ingest.max_file_mib));
+                    self.fail(
+                        &path,
+                        &format!(
+                            "the file is larger than the limit of {} MiB",
+                            self.cfg.ingest.max_file_mib
+                        ),
+                    );
                     continue;
                 }
                 let job = Job {
                     id: job_id,
                     source: path.clone(),
-                    origin: Origin::Inbox { relative: relative.clone() },
+                    origin: Origin::Inbox {
+                        relative: relative.clone(),
+                    },
                     original_name: relative,
                     uploader_id: owner,
                     overrides: None,
@@ -194,7 +241,10 @@ impl Inbox {
             Ok(()) => {
                 let note = target.with_file_name(format!(
                     "{}.error.txt",
-                    target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+                    target
+                        .file_name()
+                        .map(|n| n.to_string_lossy().to_string())
+                        .unwrap_or_default()
                 ));
                 let text = format!("{relative}\n\nChillFi could not import this file:\n{reason}\n");
                 if let Err(e) = std::fs::write(&note, text) {
@@ -212,7 +262,11 @@ impl Inbox {
             InboxAfterImport::Move => {
                 let relative = self.relative(path).unwrap_or_else(|| "unknown".into());
                 let target = unique(self.root.join(DONE).join(relative));
-                target.parent().map(std::fs::create_dir_all).transpose().and_then(|_| std::fs::rename(path, &target))
+                target
+                    .parent()
+                    .map(std::fs::create_dir_all)
+                    .transpose()
+                    .and_then(|_| std::fs::rename(path, &target))
             }
         };
         if let Err(e) = result {
@@ -250,7 +304,10 @@ impl Reporter for Inbox {
 }
 
 fn job_id_for(relative: &str) -> String {
-    format!("inbox-{}", &hex::encode(Sha256::digest(relative.as_bytes()))[..24])
+    format!(
+        "inbox-{}",
+        &hex::encode(Sha256::digest(relative.as_bytes()))[..24]
+    )
 }
 
 /// `path`, or `path.1`, `path.2`... whichever does not exist yet.
@@ -260,7 +317,10 @@ fn unique(path: PathBuf) -> PathBuf {
     }
     (1..)
         .map(|n| {
-            let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+            let mut name = path
+                .file_name()
+                .map(|n| n.to_os_string())
+                .unwrap_or_default();
             name.push(format!(".{n}"));
             path.with_file_name(name)
         })

@@ -116,7 +116,13 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    pub fn new(cfg: &Config, db: &Db, songs: Songs, blobs: BlobStore, io: SocketIo) -> AppResult<Arc<Self>> {
+    pub fn new(
+        cfg: &Config,
+        db: &Db,
+        songs: Songs,
+        blobs: BlobStore,
+        io: SocketIo,
+    ) -> AppResult<Arc<Self>> {
         chillfi_media::init();
         std::fs::create_dir_all(cfg.staging_dir()).map_err(AppError::internal)?;
         Ok(Arc::new(Self {
@@ -134,11 +140,10 @@ impl Ingest {
     }
 
     pub fn add_reporter(&self, reporter: Arc<dyn Reporter>) {
-        self.reporters.lock().unwrap_or_else(|p| p.into_inner()).push(reporter);
-    }
-
-    pub fn blobs(&self) -> &BlobStore {
-        &self.blobs
+        self.reporters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(reporter);
     }
 
     pub fn songs(&self) -> &Songs {
@@ -147,6 +152,14 @@ impl Ingest {
 
     /// Rolls back interrupted uploads and requeues every recorded job. Call once at start.
     pub async fn recover(self: &Arc<Self>) -> AppResult<()> {
+        // Conversions interrupted by a crash are redone from their source; drop the halves.
+        if let Ok(entries) = std::fs::read_dir(self.cfg.staging_dir()) {
+            for entry in entries.flatten() {
+                if entry.path().extension().is_some_and(|e| e == "mp3") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         for entry in self.intents.iter() {
             let (job_id, value) = entry?;
             let intent: Intent = db::decode(&value)?;
@@ -161,8 +174,12 @@ impl Ingest {
             }
             self.intents.remove(job_id)?;
         }
-        let jobs: Vec<Job> =
-            self.jobs.iter().values().map(|v| db::decode(&v?)).collect::<AppResult<_>>()?;
+        let jobs: Vec<Job> = self
+            .jobs
+            .iter()
+            .values()
+            .map(|v| db::decode(&v?))
+            .collect::<AppResult<_>>()?;
         if !jobs.is_empty() {
             tracing::info!(count = jobs.len(), "resuming queued ingest jobs");
         }
@@ -178,7 +195,11 @@ impl Ingest {
 
     /// Records the job and runs it when a worker is free. Idempotent per job id.
     pub fn submit(self: &Arc<Self>, job: Job) -> AppResult<()> {
-        if self.jobs.insert(job.id.as_bytes(), db::encode(&job)?)?.is_some() {
+        if self
+            .jobs
+            .insert(job.id.as_bytes(), db::encode(&job)?)?
+            .is_some()
+        {
             return Ok(());
         }
         self.spawn(job);
@@ -187,7 +208,12 @@ impl Ingest {
 
     /// Asks a queued or running job to stop. Returns whether it was known.
     pub fn cancel(&self, job_id: &str) -> bool {
-        let flag = self.cancels.lock().unwrap_or_else(|p| p.into_inner()).get(job_id).cloned();
+        let flag = self
+            .cancels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(job_id)
+            .cloned();
         match flag {
             Some(flag) => {
                 flag.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -198,11 +224,19 @@ impl Ingest {
     }
 
     fn spawn(self: &Arc<Self>, job: Job) {
-        if !self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id.clone()) {
+        if !self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job.id.clone())
+        {
             return;
         }
         let cancel = Arc::new(AtomicBool::new(false));
-        self.cancels.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id.clone(), cancel.clone());
+        self.cancels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job.id.clone(), cancel.clone());
         let this = self.clone();
         tokio::spawn(async move {
             this.report_stage(&job, "queued");
@@ -211,7 +245,9 @@ impl Ingest {
                 Err(_) => Outcome::Failed("the server is shutting down".into()),
             };
             let outcome = match outcome {
-                Outcome::Failed(_) if cancel.load(std::sync::atomic::Ordering::SeqCst) => Outcome::Cancelled,
+                Outcome::Failed(_) if cancel.load(std::sync::atomic::Ordering::SeqCst) => {
+                    Outcome::Cancelled
+                }
                 other => other,
             };
             this.finish(&job, outcome);
@@ -222,24 +258,49 @@ impl Ingest {
         match &outcome {
             Outcome::Added(song) => {
                 tracing::info!(title = %song.title, id = %song.id, "song added");
-                crate::socket::broadcast(&self.io, LIBRARY_ROOM, "song:added", &json!({ "song": song }));
+                crate::socket::broadcast(
+                    &self.io,
+                    LIBRARY_ROOM,
+                    "song:added",
+                    &json!({ "song": song }),
+                );
             }
-            Outcome::Duplicate(song) => tracing::info!(file = %job.original_name, existing = %song.id, "duplicate"),
-            Outcome::Failed(reason) => tracing::warn!(file = %job.original_name, %reason, "ingest failed"),
+            Outcome::Duplicate(song) => {
+                tracing::info!(file = %job.original_name, existing = %song.id, "duplicate")
+            }
+            Outcome::Failed(reason) => {
+                tracing::warn!(file = %job.original_name, %reason, "ingest failed")
+            }
             Outcome::Cancelled => tracing::info!(file = %job.original_name, "ingest cancelled"),
         }
-        for reporter in self.reporters.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for reporter in self
+            .reporters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             reporter.finished(job, &outcome);
         }
         if let Err(e) = self.jobs.remove(job.id.as_bytes()) {
             tracing::error!("forgetting a finished job: {e}");
         }
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&job.id);
-        self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&job.id);
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&job.id);
+        self.cancels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&job.id);
     }
 
     fn report_stage(&self, job: &Job, stage: &str) {
-        for reporter in self.reporters.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for reporter in self
+            .reporters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             reporter.stage(job, stage);
         }
     }
@@ -255,11 +316,15 @@ impl Ingest {
         }
     }
 
-    async fn try_process(&self, job: &Job, cancel: &Arc<AtomicBool>) -> Result<Outcome, IngestError> {
+    async fn try_process(
+        &self,
+        job: &Job,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<Outcome, IngestError> {
         self.report_stage(job, "hashing");
-        let (source_hash, source_size) = sha256_file(&job.source).await.map_err(|e| {
-            IngestError::Rejected(format!("the file could not be read: {e}"))
-        })?;
+        let (source_hash, source_size) = sha256_file(&job.source)
+            .await
+            .map_err(|e| IngestError::Rejected(format!("the file could not be read: {e}")))?;
         if source_size == 0 {
             return Err(IngestError::Rejected("the file is empty".into()));
         }
@@ -269,7 +334,8 @@ impl Ingest {
 
         self.report_stage(job, "probing");
         let source = job.source.clone();
-        let probe = blocking(move || chillfi_media::probe(&source)).await?
+        let probe = blocking(move || chillfi_media::probe(&source))
+            .await?
             .map_err(|e| IngestError::Rejected(e.to_string()))?;
 
         self.report_stage(job, "converting");
@@ -277,31 +343,42 @@ impl Ingest {
         let settings = self.mp3_settings();
         let (source, dst, flag) = (job.source.clone(), staged_mp3.clone(), cancel.clone());
         let converted =
-            blocking(move || chillfi_media::convert_to_mp3(&source, &dst, &settings, &flag)).await?;
+            blocking(move || chillfi_media::convert_to_mp3(&source, &dst, &settings, &flag))
+                .await?;
         let _cleanup = RemoveOnDrop(staged_mp3.clone());
         let report = converted.map_err(|e| IngestError::Rejected(e.to_string()))?;
 
         self.report_stage(job, "storing");
-        let (hash, size) = sha256_file(&staged_mp3).await.map_err(IngestError::internal)?;
+        let (hash, size) = sha256_file(&staged_mp3)
+            .await
+            .map_err(IngestError::internal)?;
         let song_key = song_blob_key(&hash);
         let cover = match &job.cover {
             Some(path) => Some(read_cover(path).await?),
             None => probe.cover.map(|c| (c.data, c.mime, c.ext)),
         };
-        let cover_key = cover.as_ref().map(|(data, _, ext)| {
-            format!("art/{}.{ext}", hex::encode(Sha256::digest(data)))
-        });
+        let cover_key = cover
+            .as_ref()
+            .map(|(data, _, ext)| format!("art/{}.{ext}", hex::encode(Sha256::digest(data))));
         let mut keys = vec![song_key.clone()];
         keys.extend(cover_key.clone());
-        self.intents.insert(job.id.as_bytes(), db::encode(&Intent { keys, created_at: now_secs() })?)?;
+        self.intents.insert(
+            job.id.as_bytes(),
+            db::encode(&Intent {
+                keys,
+                created_at: now_secs(),
+            })?,
+        )?;
         self.intents.flush_async().await?;
-        self.blobs.put_file(&song_key, &staged_mp3, "audio/mpeg").await.map_err(|e| {
-            IngestError::Internal(format!("blob store: {e:?}"))
-        })?;
+        self.blobs
+            .put_file(&song_key, &staged_mp3, "audio/mpeg")
+            .await
+            .map_err(|e| IngestError::Internal(format!("blob store: {e:?}")))?;
         if let (Some(key), Some((data, mime, _))) = (&cover_key, cover) {
-            self.blobs.put_bytes(key, data.into(), mime).await.map_err(|e| {
-                IngestError::Internal(format!("blob store: {e:?}"))
-            })?;
+            self.blobs
+                .put_bytes(key, data.into(), mime)
+                .await
+                .map_err(|e| IngestError::Internal(format!("blob store: {e:?}")))?;
         }
 
         self.report_stage(job, "indexing");
@@ -352,8 +429,12 @@ impl From<sled::Error> for IngestError {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, IngestError> {
-    tokio::task::spawn_blocking(f).await.map_err(IngestError::internal)
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, IngestError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(IngestError::internal)
 }
 
 struct RemoveOnDrop(PathBuf);
@@ -384,14 +465,20 @@ pub async fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
 const MAX_COVER_BYTES: u64 = 10 * 1024 * 1024;
 
 async fn read_cover(path: &Path) -> Result<(Vec<u8>, &'static str, &'static str), IngestError> {
-    let meta = tokio::fs::metadata(path).await.map_err(IngestError::internal)?;
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(IngestError::internal)?;
     if meta.len() > MAX_COVER_BYTES {
-        return Err(IngestError::Rejected("the cover image is larger than 10 MiB".into()));
+        return Err(IngestError::Rejected(
+            "the cover image is larger than 10 MiB".into(),
+        ));
     }
     let data = tokio::fs::read(path).await.map_err(IngestError::internal)?;
     match image_kind(&data) {
         Some((mime, ext)) => Ok((data, mime, ext)),
-        None => Err(IngestError::Rejected("the cover must be a JPEG or PNG image".into())),
+        None => Err(IngestError::Rejected(
+            "the cover must be a JPEG or PNG image".into(),
+        )),
     }
 }
 
@@ -407,7 +494,14 @@ pub fn image_kind(data: &[u8]) -> Option<(&'static str, &'static str)> {
 
 fn clean(value: Option<String>, max: usize) -> Option<String> {
     value
-        .map(|v| v.chars().filter(|c| !c.is_control()).take(max).collect::<String>().trim().to_string())
+        .map(|v| {
+            v.chars()
+                .filter(|c| !c.is_control())
+                .take(max)
+                .collect::<String>()
+                .trim()
+                .to_string()
+        })
         .filter(|v| !v.is_empty())
 }
 
@@ -498,8 +592,15 @@ mod tests {
 
     #[test]
     fn client_metadata_wins_over_file_tags() {
-        let file = Tags { title: Some("File".into()), artist: Some("A".into()), ..Tags::default() };
-        let o = TagOverrides { title: Some("Mine".into()), ..TagOverrides::default() };
+        let file = Tags {
+            title: Some("File".into()),
+            artist: Some("A".into()),
+            ..Tags::default()
+        };
+        let o = TagOverrides {
+            title: Some("Mine".into()),
+            ..TagOverrides::default()
+        };
         let merged = merge_tags(file, Some(&o));
         assert_eq!(merged.title.as_deref(), Some("Mine"));
         assert_eq!(merged.artist.as_deref(), Some("A"));
@@ -507,8 +608,14 @@ mod tests {
 
     #[test]
     fn images_are_recognised_by_their_bytes() {
-        assert_eq!(image_kind(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(("image/jpeg", "jpg")));
-        assert_eq!(image_kind(b"\x89PNG\r\n\x1a\nxxxx"), Some(("image/png", "png")));
+        assert_eq!(
+            image_kind(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(("image/jpeg", "jpg"))
+        );
+        assert_eq!(
+            image_kind(b"\x89PNG\r\n\x1a\nxxxx"),
+            Some(("image/png", "png"))
+        );
         assert_eq!(image_kind(b"<svg"), None);
     }
 }

@@ -127,7 +127,9 @@ impl Uploads {
         let session: UploadSession =
             db::get(&self.sessions, upload_id)?.ok_or(AppError::NotFound("upload"))?;
         if session.user_id != user_id {
-            return Err(AppError::Forbidden("this upload belongs to someone else".into()));
+            return Err(AppError::Forbidden(
+                "this upload belongs to someone else".into(),
+            ));
         }
         Ok(session)
     }
@@ -136,7 +138,12 @@ impl Uploads {
         db::put(&self.sessions, &session.upload_id, session)
     }
 
-    fn update_file(&self, upload_id: &str, file_id: &str, change: impl Fn(&mut UploadFile)) -> AppResult<Option<UploadSession>> {
+    fn update_file(
+        &self,
+        upload_id: &str,
+        file_id: &str,
+        change: impl Fn(&mut UploadFile),
+    ) -> AppResult<Option<UploadSession>> {
         let mut result = None;
         self.sessions.fetch_and_update(upload_id, |old| {
             let mut session: UploadSession = db::decode(old?).ok()?;
@@ -151,23 +158,41 @@ impl Uploads {
         Ok(result)
     }
 
-    pub async fn init(&self, user_id: &str, files: Vec<InitFile>, chunk_size: Option<u64>, used_bytes: u64) -> AppResult<Value> {
+    pub async fn init(
+        &self,
+        user_id: &str,
+        files: Vec<InitFile>,
+        chunk_size: Option<u64>,
+        used_bytes: u64,
+    ) -> AppResult<Value> {
         if files.is_empty() || files.len() > MAX_FILES {
-            return Err(AppError::invalid_field("files", format!("send 1 to {MAX_FILES} files")));
+            return Err(AppError::invalid_field(
+                "files",
+                format!("send 1 to {MAX_FILES} files"),
+            ));
         }
         let chunk_size = chunk_size.unwrap_or(DEFAULT_CHUNK);
         if !(64 * 1024..=MAX_CHUNK).contains(&chunk_size) {
-            return Err(AppError::invalid_field("chunkSize", "a chunk is 64 KiB to 8 MiB"));
+            return Err(AppError::invalid_field(
+                "chunkSize",
+                "a chunk is 64 KiB to 8 MiB",
+            ));
         }
         let max = self.cfg.ingest.max_file_mib * 1024 * 1024;
         let mut total = 0u64;
         for (i, f) in files.iter().enumerate() {
             let field = format!("files[{i}]");
             if f.name.trim().is_empty() || f.name.chars().count() > 1024 || f.name.contains('\0') {
-                return Err(AppError::invalid_field(format!("{field}.name"), "a file name has 1 to 1024 characters and no NUL"));
+                return Err(AppError::invalid_field(
+                    format!("{field}.name"),
+                    "a file name has 1 to 1024 characters and no NUL",
+                ));
             }
             if f.size == 0 {
-                return Err(AppError::invalid_field(format!("{field}.size"), format!("{} is empty", f.name)));
+                return Err(AppError::invalid_field(
+                    format!("{field}.size"),
+                    format!("{} is empty", f.name),
+                ));
             }
             if f.size > max {
                 return Err(AppError::TooLarge(format!(
@@ -178,12 +203,18 @@ impl Uploads {
             if let Some(c) = &f.cover
                 && (c.size == 0 || c.size > MAX_COVER_BYTES)
             {
-                return Err(AppError::invalid_field(format!("{field}.cover.size"), "a cover is 1 byte to 10 MiB"));
+                return Err(AppError::invalid_field(
+                    format!("{field}.cover.size"),
+                    "a cover is 1 byte to 10 MiB",
+                ));
             }
             if let Some(sha) = &f.sha256
                 && (sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()))
             {
-                return Err(AppError::invalid_field(format!("{field}.sha256"), "sha256 is 64 hex digits"));
+                return Err(AppError::invalid_field(
+                    format!("{field}.sha256"),
+                    "sha256 is 64 hex digits",
+                ));
             }
             total += f.size;
         }
@@ -213,7 +244,10 @@ impl Uploads {
             };
             let cover_file_id = f.cover.as_ref().map(|_| new_id());
             let (state, result) = match existing {
-                Some(song) => (FileState::Duplicate, Some(Outcome::Duplicate(song).to_json())),
+                Some(song) => (
+                    FileState::Duplicate,
+                    Some(Outcome::Duplicate(song).to_json()),
+                ),
                 None => (FileState::Receiving, None),
             };
             if let (Some(cover_id), Some(cover)) = (&cover_file_id, &f.cover) {
@@ -226,7 +260,11 @@ impl Uploads {
                     metadata: None,
                     cover_for: Some(file_id.clone()),
                     cover_file_id: None,
-                    state: if state == FileState::Receiving { FileState::Receiving } else { FileState::Skipped },
+                    state: if state == FileState::Receiving {
+                        FileState::Receiving
+                    } else {
+                        FileState::Skipped
+                    },
                     result: None,
                 });
             }
@@ -253,7 +291,11 @@ impl Uploads {
             .scan_prefix(prefix.as_bytes())
             .keys()
             .filter_map(|k| k.ok())
-            .filter_map(|k| k.get(prefix.len()..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes))
+            .filter_map(|k| {
+                k.get(prefix.len()..)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+            })
             .collect()
     }
 
@@ -280,7 +322,14 @@ impl Uploads {
         Ok(self.status_json(&self.load(upload_id, user_id)?))
     }
 
-    pub async fn chunk(&self, user_id: &str, upload_id: &str, file_id: &str, index: u64, data: bytes::Bytes) -> AppResult<Value> {
+    pub async fn chunk(
+        &self,
+        user_id: &str,
+        upload_id: &str,
+        file_id: &str,
+        index: u64,
+        data: bytes::Bytes,
+    ) -> AppResult<Value> {
         let session = self.load(upload_id, user_id)?;
         let file = session
             .files
@@ -293,17 +342,27 @@ impl Uploads {
             return Ok(json!({ "index": index, "state": file.state, "complete": true }));
         }
         if index >= file.chunks {
-            return Err(AppError::invalid_field("index", format!("this file has {} chunks", file.chunks)));
+            return Err(AppError::invalid_field(
+                "index",
+                format!("this file has {} chunks", file.chunks),
+            ));
         }
         let offset = index * session.chunk_size;
         let expected = (file.size - offset).min(session.chunk_size);
         if data.len() as u64 != expected {
-            return Err(AppError::invalid_field("data", format!("chunk {index} must be {expected} bytes, got {}", data.len())));
+            return Err(AppError::invalid_field(
+                "data",
+                format!("chunk {index} must be {expected} bytes, got {}", data.len()),
+            ));
         }
         let path = self.part_path(upload_id, file_id);
         let size = file.size;
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let f = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(&path)?;
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(false)
+                .open(&path)?;
             if f.metadata()?.len() != size {
                 f.set_len(size)?;
             }
@@ -324,7 +383,9 @@ impl Uploads {
             self.file_complete(upload_id, file_id).await?;
         }
         let next_missing = (0..file.chunks).find(|i| !received.contains(i));
-        Ok(json!({ "index": index, "receivedChunks": received.len(), "nextMissing": next_missing, "complete": done }))
+        Ok(
+            json!({ "index": index, "receivedChunks": received.len(), "nextMissing": next_missing, "complete": done }),
+        )
     }
 
     /// All chunks of a file arrived: fsync, verify, and queue the audio file once its cover
@@ -332,28 +393,46 @@ impl Uploads {
     async fn file_complete(&self, upload_id: &str, file_id: &str) -> AppResult<()> {
         let path = self.part_path(upload_id, file_id);
         let sync_path = path.clone();
-        tokio::task::spawn_blocking(move || std::fs::File::open(&sync_path).and_then(|f| f.sync_all()))
-            .await
-            .map_err(AppError::internal)?
-            .map_err(AppError::internal)?;
-        let Some(session) = self.update_file(upload_id, file_id, |f| f.state = FileState::Queued)? else {
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&sync_path).and_then(|f| f.sync_all())
+        })
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)?;
+        let Some(session) =
+            self.update_file(upload_id, file_id, |f| f.state = FileState::Queued)?
+        else {
             return Ok(());
         };
         self.drop_chunk_marks(upload_id, file_id)?;
-        let Some(file) = session.files.iter().find(|f| f.file_id == file_id) else { return Ok(()) };
-        let audio_id = file.cover_for.clone().unwrap_or_else(|| file_id.to_string());
-        let Some(audio) = session.files.iter().find(|f| f.file_id == audio_id) else { return Ok(()) };
+        let Some(file) = session.files.iter().find(|f| f.file_id == file_id) else {
+            return Ok(());
+        };
+        let audio_id = file
+            .cover_for
+            .clone()
+            .unwrap_or_else(|| file_id.to_string());
+        let Some(audio) = session.files.iter().find(|f| f.file_id == audio_id) else {
+            return Ok(());
+        };
         let cover_ready = match &audio.cover_file_id {
-            Some(cid) => session.files.iter().any(|f| &f.file_id == cid && f.state == FileState::Queued),
+            Some(cid) => session
+                .files
+                .iter()
+                .any(|f| &f.file_id == cid && f.state == FileState::Queued),
             None => true,
         };
         if audio.state != FileState::Queued || !cover_ready {
             return Ok(());
         }
         if let Some(sha) = &audio.sha256 {
-            let (actual, _) = super::sha256_file(&self.part_path(upload_id, &audio.file_id)).await.map_err(AppError::internal)?;
+            let (actual, _) = super::sha256_file(&self.part_path(upload_id, &audio.file_id))
+                .await
+                .map_err(AppError::internal)?;
             if &actual != sha {
-                let outcome = Outcome::Failed("the file arrived damaged (its SHA-256 does not match); upload it again".into());
+                let outcome = Outcome::Failed(
+                    "the file arrived damaged (its SHA-256 does not match); upload it again".into(),
+                );
                 self.record(upload_id, &audio.file_id, &outcome);
                 return Ok(());
             }
@@ -361,11 +440,17 @@ impl Uploads {
         let job = Job {
             id: job_id(upload_id, &audio.file_id),
             source: self.part_path(upload_id, &audio.file_id),
-            origin: Origin::Upload { upload_id: upload_id.to_string(), file_id: audio.file_id.clone() },
+            origin: Origin::Upload {
+                upload_id: upload_id.to_string(),
+                file_id: audio.file_id.clone(),
+            },
             original_name: audio.name.clone(),
             uploader_id: session.user_id.clone(),
             overrides: audio.metadata.clone(),
-            cover: audio.cover_file_id.as_ref().map(|cid| self.part_path(upload_id, cid)),
+            cover: audio
+                .cover_file_id
+                .as_ref()
+                .map(|cid| self.part_path(upload_id, cid)),
             queued_at: now_secs(),
         };
         self.ingest.submit(job)
@@ -380,22 +465,46 @@ impl Uploads {
     }
 
     /// Skips one file or cancels the whole upload; stops conversions already running.
-    pub fn control(&self, user_id: &str, upload_id: &str, file_id: Option<&str>, action: &str) -> AppResult<Value> {
+    pub fn control(
+        &self,
+        user_id: &str,
+        upload_id: &str,
+        file_id: Option<&str>,
+        action: &str,
+    ) -> AppResult<Value> {
         let session = self.load(upload_id, user_id)?;
         let (targets, state): (Vec<&UploadFile>, FileState) = match (action, file_id) {
             ("skip", Some(fid)) => {
-                let file = session.files.iter().find(|f| f.file_id == fid).ok_or(AppError::NotFound("file"))?;
+                let file = session
+                    .files
+                    .iter()
+                    .find(|f| f.file_id == fid)
+                    .ok_or(AppError::NotFound("file"))?;
                 let mut t = vec![file];
-                t.extend(session.files.iter().filter(|f| f.cover_for.as_deref() == Some(fid)));
+                t.extend(
+                    session
+                        .files
+                        .iter()
+                        .filter(|f| f.cover_for.as_deref() == Some(fid)),
+                );
                 (t, FileState::Skipped)
             }
             ("skip", None) => return Err(AppError::invalid_field("fileId", "skip needs a fileId")),
             ("cancel", Some(fid)) => {
-                let file = session.files.iter().find(|f| f.file_id == fid).ok_or(AppError::NotFound("file"))?;
+                let file = session
+                    .files
+                    .iter()
+                    .find(|f| f.file_id == fid)
+                    .ok_or(AppError::NotFound("file"))?;
                 (vec![file], FileState::Cancelled)
             }
             ("cancel", None) => (session.files.iter().collect(), FileState::Cancelled),
-            _ => return Err(AppError::invalid_field("action", "action is skip or cancel")),
+            _ => {
+                return Err(AppError::invalid_field(
+                    "action",
+                    "action is skip or cancel",
+                ));
+            }
         };
         for f in targets {
             if matches!(f.state, FileState::Receiving | FileState::Queued) {
@@ -410,7 +519,11 @@ impl Uploads {
             }
         }
         let session = self.load(upload_id, user_id)?;
-        if session.files.iter().all(|f| !matches!(f.state, FileState::Receiving | FileState::Queued)) {
+        if session
+            .files
+            .iter()
+            .all(|f| !matches!(f.state, FileState::Receiving | FileState::Queued))
+        {
             let _ = std::fs::remove_dir_all(self.dir(upload_id));
         }
         Ok(self.status_json(&session))
@@ -444,14 +557,30 @@ impl Uploads {
             payload["uploadId"] = json!(upload_id);
             payload["fileId"] = json!(file_id);
             payload["name"] = json!(f.name);
-            broadcast(&self.io, user_room(&session.user_id), "song:uploadResult", &payload);
+            broadcast(
+                &self.io,
+                user_room(&session.user_id),
+                "song:uploadResult",
+                &payload,
+            );
         }
-        if session.files.iter().all(|f| !matches!(f.state, FileState::Receiving | FileState::Queued)) {
+        if session
+            .files
+            .iter()
+            .all(|f| !matches!(f.state, FileState::Receiving | FileState::Queued))
+        {
             let _ = std::fs::remove_dir_all(self.dir(upload_id));
         }
     }
 
-    fn progress(&self, session: &UploadSession, file_id: &str, stage: &str, bytes: u64, total: u64) {
+    fn progress(
+        &self,
+        session: &UploadSession,
+        file_id: &str,
+        stage: &str,
+        bytes: u64,
+        total: u64,
+    ) {
         broadcast(
             &self.io,
             user_room(&session.user_id),
@@ -465,9 +594,9 @@ impl Uploads {
         for entry in self.sessions.iter() {
             let (key, value) = entry?;
             let session: UploadSession = db::decode(&value)?;
-            let finished = session.files.iter().all(|f| !matches!(f.state, FileState::Receiving | FileState::Queued));
+            // Queued files belong to the pipeline now; everything else idle that long goes.
             let idle = session.last_activity < cutoff;
-            if idle && !session.files.iter().any(|f| f.state == FileState::Queued) || finished && idle {
+            if idle && !session.files.iter().any(|f| f.state == FileState::Queued) {
                 for f in &session.files {
                     self.drop_chunk_marks(&session.upload_id, &f.file_id)?;
                 }
@@ -485,7 +614,12 @@ impl Reporter for Uploads {
         if let Origin::Upload { upload_id, file_id } = &job.origin
             && let Ok(Some(session)) = db::get::<UploadSession>(&self.sessions, upload_id)
         {
-            let size = session.files.iter().find(|f| &f.file_id == file_id).map(|f| f.size).unwrap_or(0);
+            let size = session
+                .files
+                .iter()
+                .find(|f| &f.file_id == file_id)
+                .map(|f| f.size)
+                .unwrap_or(0);
             self.progress(&session, file_id, stage, size, size);
         }
     }

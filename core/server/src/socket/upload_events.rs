@@ -49,12 +49,18 @@ pub fn register(app: &App, socket: &SocketRef) {
 async fn init(ctx: Ctx, p: Init) -> AppResult<Value> {
     let user = ctx.user()?;
     let used = ctx.app.songs.bytes_of_user(&user.id)?;
-    ctx.app.uploads.init(&user.id, p.files, p.chunk_size, used).await
+    ctx.app
+        .uploads
+        .init(&user.id, p.files, p.chunk_size, used)
+        .await
 }
 
 async fn chunk(ctx: Ctx, p: Chunk) -> AppResult<Value> {
     let user = ctx.user()?;
-    ctx.app.uploads.chunk(&user.id, &p.upload_id, &p.file_id, p.index, p.data).await
+    ctx.app
+        .uploads
+        .chunk(&user.id, &p.upload_id, &p.file_id, p.index, p.data)
+        .await
 }
 
 async fn status(ctx: Ctx, p: Status) -> AppResult<Value> {
@@ -62,5 +68,10 @@ async fn status(ctx: Ctx, p: Status) -> AppResult<Value> {
 }
 
 async fn control(ctx: Ctx, p: Control) -> AppResult<Value> {
-    ctx.app.uploads.control(&ctx.user()?.id, &p.upload_id, p.file_id.as_deref(), &p.action)
+    ctx.app.uploads.control(
+        &ctx.user()?.id,
+        &p.upload_id,
+        p.file_id.as_deref(),
+        &p.action,
+    )
 }
