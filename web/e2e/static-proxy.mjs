@@ -55,7 +55,10 @@ export function startStaticProxy({ distDir, target }) {
     });
     fs.createReadStream(file).pipe(res);
   });
+  const tunnels = new Set();
   server.on('upgrade', (req, socket, head) => {
+    tunnels.add(socket);
+    socket.on('close', () => tunnels.delete(socket));
     const up = net.connect(Number(t.port), t.hostname, () => {
       const lines = [`${req.method} ${req.url} HTTP/1.1`];
       for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -67,6 +70,8 @@ export function startStaticProxy({ distDir, target }) {
       up.pipe(socket);
       socket.pipe(up);
     });
+    tunnels.add(up);
+    up.on('close', () => tunnels.delete(up));
     up.on('error', () => socket.destroy());
     socket.on('error', () => up.destroy());
   });
@@ -77,8 +82,10 @@ export function startStaticProxy({ distDir, target }) {
         url: `http://127.0.0.1:${port}`,
         close: () =>
           new Promise((r) => {
+            for (const s of tunnels) s.destroy();
             server.closeAllConnections?.();
             server.close(() => r());
+            setTimeout(r, 3000).unref();
           }),
       });
     });
