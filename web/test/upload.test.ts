@@ -8,6 +8,9 @@ import {
   missingChunks,
   nextStage,
   receivedBytes,
+  resumeChunks,
+  stageFromProgress,
+  stageFromState,
 } from '../src/state/uploadPlan';
 import { Uploader } from '../src/state/uploader';
 
@@ -27,7 +30,14 @@ describe('chunk planning', () => {
     expect(receivedBytes(2.5 * MiB, MiB, [2, 0, 0])).toBe(1.5 * MiB);
   });
   it('stages only move forward; terminal is final', () => {
-    expect(nextStage('converting', 'receiving')).toBe('converting');
+    expect(nextStage('converting', 'uploading')).toBe('converting');
+    expect(stageFromProgress('transfer')).toBe('uploading');
+    expect(stageFromProgress('indexing')).toBe('indexing');
+    expect(stageFromProgress('weird')).toBe(null);
+    expect(stageFromState('added')).toBe('done');
+    expect(stageFromState('receiving')).toBe('uploading');
+    expect(resumeChunks(5, 2, [3])).toEqual([2, 4]);
+    expect(resumeChunks(5, null)).toEqual([]);
     expect(nextStage('uploading', 'storing')).toBe('storing');
     expect(nextStage('done', 'failed')).toBe('done');
     expect(nextStage('probing', 'failed')).toBe('failed');
@@ -41,27 +51,30 @@ describe('chunk planning', () => {
   });
 });
 
-/** A fake server for song:uploadInit / uploadChunk / uploadStatus. */
+/** A fake server speaking docs/protocol.md "Uploads" (chunkSize 4 for small test files). */
 function fakeServer(opts: { dropAfter?: number; duplicateIndex?: number } = {}) {
   const got = new Map<string, Set<number>>();
+  const files = new Map<string, { size: number; chunks: number; name: string; state: string }>();
   let chunkCalls = 0;
   const state = { connected: true, dropped: false };
+  const CS = 4;
+  const status = () => ({
+    uploadId: 'up1',
+    chunkSize: CS,
+    files: [...files].map(([fileId, f]) => {
+      const r = got.get(fileId) ?? new Set<number>();
+      let firstMissing: number | null = null;
+      for (let i = 0; i < f.chunks; i++) if (!r.has(i)) { firstMissing = i; break; }
+      return { fileId, name: f.name, size: f.size, chunks: f.chunks, state: f.state, receivedChunks: r.size, firstMissing: f.state === 'receiving' ? firstMissing : null, coverFor: null, coverFileId: null, result: null };
+    }),
+  });
   const handle = async (event: string, p: any): Promise<unknown> => {
     switch (event) {
       case 'song:uploadInit':
-        return {
-          ok: true,
-          data: {
-            uploadId: 'up1',
-            chunkSize: 4,
-            files: p.files.map((f: any, i: number) => ({
-              fileId: `f${i}`,
-              name: f.name,
-              size: f.size,
-              stage: i === opts.duplicateIndex ? 'duplicate' : 'pending',
-            })),
-          },
-        };
+        p.files.forEach((f: any, i: number) =>
+          files.set(`f${i}`, { size: f.size, chunks: Math.ceil(f.size / CS), name: f.name, state: i === opts.duplicateIndex ? 'duplicate' : 'receiving' }),
+        );
+        return { ok: true, data: status() };
       case 'song:uploadChunk': {
         chunkCalls++;
         if (opts.dropAfter != null && chunkCalls > opts.dropAfter && !state.dropped) {
@@ -70,18 +83,20 @@ function fakeServer(opts: { dropAfter?: number; duplicateIndex?: number } = {}) 
           throw new Error('socket has been disconnected');
         }
         expect(p.data).toBeInstanceOf(ArrayBuffer);
+        const f = files.get(p.fileId)!;
+        if (f.state !== 'receiving') return { ok: true, data: { index: p.index, state: f.state, complete: true } };
         const s = got.get(p.fileId) ?? new Set();
         s.add(p.index);
         got.set(p.fileId, s);
-        return { ok: true, data: { received: s.size } };
+        const complete = s.size === f.chunks;
+        if (complete) f.state = 'queued';
+        return { ok: true, data: { index: p.index, receivedChunks: s.size, nextMissing: null, complete } };
       }
       case 'song:uploadStatus':
-        return {
-          ok: true,
-          data: { uploadId: 'up1', chunkSize: 4, files: [...got].map(([fileId, s]) => ({ fileId, stage: 'receiving', receivedChunks: [...s] })) },
-        };
+        return { ok: true, data: status() };
       case 'song:uploadControl':
-        return { ok: true, data: {} };
+        if (p.fileId) files.get(p.fileId)!.state = p.action === 'skip' ? 'skipped' : 'cancelled';
+        return { ok: true, data: status() };
     }
     return { ok: false, error: { code: 'invalid', message: `unknown event '${event}'` } };
   };
@@ -92,7 +107,7 @@ function fakeServer(opts: { dropAfter?: number; duplicateIndex?: number } = {}) 
     },
     timeout: () => ({ emitWithAck: (e: string, p: unknown) => emitWithAck(e, p) }),
   };
-  return { api: new Api(() => transport), got, state, emitWithAck };
+  return { api: new Api(() => transport), got, state, emitWithAck, files };
 }
 
 const blob = (s: string) => new Blob([s]);
@@ -139,10 +154,14 @@ describe('Uploader', () => {
     await u.start();
     u.onProgress({ uploadId: 'up1', fileId: 'f0', stage: 'converting', bytes: 8, total: 8 });
     expect(u.entries.value[0].stage).toBe('converting');
-    u.onProgress({ uploadId: 'up1', fileId: 'f0', stage: 'done', bytes: 8, total: 8, songId: 's1' });
+    u.onProgress({ uploadId: 'up1', fileId: 'f0', stage: 'probing', bytes: 8, total: 8 }); // late push: no step back
+    expect(u.entries.value[0].stage).toBe('converting');
+    u.onResult({ uploadId: 'up1', fileId: 'f0', name: 'a.flac', status: 'added', song: { id: 's1' } as never });
     expect(u.entries.value[0]).toMatchObject({ stage: 'done', songId: 's1' });
-    u.onProgress({ uploadId: 'up1', fileId: 'f1', stage: 'failed', bytes: 2, total: 2, reason: 'not audio' });
+    u.onResult({ uploadId: 'up1', fileId: 'f1', name: 'b.flac', status: 'failed', reason: 'not audio' });
     expect(u.entries.value[1]).toMatchObject({ stage: 'failed', reason: 'not audio' });
+    u.onProgress({ uploadId: 'up1', fileId: 'f1', stage: 'storing', bytes: 2, total: 2 });
+    expect(u.entries.value[1].stage).toBe('failed');
     const u2 = new Uploader(srv.api, async () => 'h');
     u2.add([{ file: blob('abcd'), name: 'c', path: 'c' }]);
     await u2.start();

@@ -16,9 +16,10 @@ import type {
   SongListQuery,
   SongPatch,
   TokenGrant,
+  UploadChunkAck,
   UploadFileSpec,
-  UploadInitResult,
   UploadProgress,
+  UploadResult,
   UploadStatus,
   User,
   UserStats,
@@ -59,13 +60,10 @@ export interface Requests {
   'song:play': [{ songId: string }, PlayGrant];
 
   // upload
-  'song:uploadInit': [{ files: UploadFileSpec[] }, UploadInitResult];
-  'song:uploadChunk': [
-    { uploadId: string; fileId: string; index: number; data: ArrayBuffer },
-    { received: number },
-  ];
+  'song:uploadInit': [{ files: UploadFileSpec[]; chunkSize?: number }, UploadStatus];
+  'song:uploadChunk': [{ uploadId: string; fileId: string; index: number; data: ArrayBuffer }, UploadChunkAck];
   'song:uploadStatus': [{ uploadId: string }, UploadStatus];
-  'song:uploadControl': [{ uploadId: string; fileId?: string; action: 'skip' | 'cancel' }, Empty];
+  'song:uploadControl': [{ uploadId: string; fileId?: string; action: 'skip' | 'cancel' }, UploadStatus];
 
   // playlists & sharing
   'playlist:list': [Empty | undefined, { items: Playlist[] }];
@@ -96,6 +94,7 @@ export interface Pushes {
   'song:updated': { song: Song; seq?: number };
   'song:deleted': { songId: string; seq?: number };
   'song:uploadProgress': UploadProgress;
+  'song:uploadResult': UploadResult;
   'playlist:updated': { playlist: Playlist };
   'playlist:deleted': { playlistId: string };
   'user:updated': { user: User };

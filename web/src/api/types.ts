@@ -118,63 +118,73 @@ export interface UploadFileSpec {
   metadata?: SongPatch;
 }
 
+/** Client-side stages of a file, server stages (song:uploadProgress) and final states. */
 export type UploadStage =
   | 'pending'
-  | 'hashing'
+  | 'checksum'
   | 'uploading'
-  | 'receiving'
   | 'queued'
+  | 'hashing'
   | 'probing'
   | 'converting'
   | 'storing'
+  | 'indexing'
   | 'done'
   | 'duplicate'
   | 'failed'
   | 'skipped'
   | 'cancelled';
 
-export interface UploadInitFile {
+/** UploadStatus.files[].state (docs/protocol.md "Uploads"). */
+export type UploadFileState = 'receiving' | 'queued' | 'added' | 'duplicate' | 'failed' | 'skipped' | 'cancelled';
+
+export interface UploadResult {
+  uploadId: string;
   fileId: string;
   name: string;
-  size: number;
-  /** 'duplicate' when the server already has this sha256: no bytes need to be sent. */
-  stage?: UploadStage;
-  songId?: string;
-  reason?: string;
-}
-
-export interface UploadInitResult {
-  uploadId: string;
-  /** The chunk size the server wants (bytes); 1 MiB when absent. */
-  chunkSize?: number;
-  files: UploadInitFile[];
-}
-
-export interface UploadProgress {
-  uploadId: string;
-  fileId: string;
-  stage: UploadStage;
-  bytes: number;
-  total: number;
-  songId?: string;
+  status: 'added' | 'duplicate' | 'failed' | 'cancelled' | 'skipped';
+  song?: Song;
   reason?: string;
 }
 
 export interface UploadStatusFile {
   fileId: string;
-  name?: string;
-  size?: number;
-  stage: UploadStage;
-  /** Indexes of the chunks the server has stored. */
-  receivedChunks: number[];
-  songId?: string;
-  reason?: string;
+  name: string;
+  size: number;
+  chunks: number;
+  state: UploadFileState;
+  /** How many chunks the server has. */
+  receivedChunks: number;
+  /** The first chunk index the server lacks (null unless receiving). */
+  firstMissing: number | null;
+  coverFor?: string | null;
+  coverFileId?: string | null;
+  result?: UploadResult | null;
 }
 
+/** Answer of song:uploadInit, song:uploadStatus and song:uploadControl. */
 export interface UploadStatus {
   uploadId: string;
-  chunkSize?: number;
+  chunkSize: number;
   files: UploadStatusFile[];
+}
+
+export interface UploadChunkAck {
+  index: number;
+  receivedChunks?: number;
+  nextMissing?: number | null;
+  complete: boolean;
+  /** Present when the file no longer receives (skipped, cancelled, failed…). */
+  state?: UploadFileState;
+}
+
+export interface UploadProgress {
+  uploadId: string;
+  fileId: string;
+  /** transfer (per chunk), then queued, hashing, probing, converting, storing, indexing */
+  stage: 'transfer' | 'queued' | 'hashing' | 'probing' | 'converting' | 'storing' | 'indexing' | string;
+  bytes: number;
+  total: number;
 }
 
 // ---- playlists & sharing ----

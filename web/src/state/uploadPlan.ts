@@ -48,7 +48,40 @@ export function isTerminal(stage: UploadStage): boolean {
   return TERMINAL.has(stage);
 }
 
-const ORDER: UploadStage[] = ['pending', 'hashing', 'uploading', 'receiving', 'queued', 'probing', 'converting', 'storing', 'done'];
+const ORDER: UploadStage[] = ['pending', 'checksum', 'uploading', 'queued', 'hashing', 'probing', 'converting', 'storing', 'indexing', 'done'];
+
+/** A server stage name (song:uploadProgress) as a client stage. */
+export function stageFromProgress(stage: string): UploadStage | null {
+  if (stage === 'transfer' || stage === 'receiving') return 'uploading';
+  return (['queued', 'hashing', 'probing', 'converting', 'storing', 'indexing'] as const).find((s) => s === stage) ?? null;
+}
+
+/** UploadStatus.files[].state (or an upload result status) as a client stage. */
+export function stageFromState(state: string): UploadStage {
+  switch (state) {
+    case 'receiving':
+      return 'uploading';
+    case 'added':
+      return 'done';
+    case 'queued':
+    case 'duplicate':
+    case 'failed':
+    case 'skipped':
+    case 'cancelled':
+      return state;
+    default:
+      return 'queued';
+  }
+}
+
+/** The chunks to send when resuming: from the server's first missing one, minus those acked here. */
+export function resumeChunks(chunks: number, firstMissing: number | null, ackedHere: readonly number[] = []): number[] {
+  if (firstMissing == null) return [];
+  const acked = new Set(ackedHere);
+  const out: number[] = [];
+  for (let i = firstMissing; i < chunks; i++) if (i === firstMissing || !acked.has(i)) out.push(i);
+  return out;
+}
 
 /** A later stage never goes back (pushes can arrive after a status answer). Terminal is final. */
 export function nextStage(cur: UploadStage, incoming: UploadStage): UploadStage {
@@ -63,11 +96,14 @@ export function stageLabel(stage: UploadStage): string {
   switch (stage) {
     case 'pending':
       return 'Waiting';
-    case 'hashing':
+    case 'checksum':
       return 'Checking';
     case 'uploading':
-    case 'receiving':
       return 'Uploading';
+    case 'hashing':
+      return 'Verifying';
+    case 'indexing':
+      return 'Indexing';
     case 'queued':
       return 'Queued';
     case 'probing':
@@ -93,7 +129,7 @@ export function stageLabel(stage: UploadStage): string {
 export function fileFraction(stage: UploadStage, sent: number, size: number): number {
   if (isTerminal(stage)) return 1;
   const up = size > 0 ? Math.min(1, sent / size) : 0;
-  const post: Partial<Record<UploadStage, number>> = { queued: 0.82, probing: 0.86, converting: 0.9, storing: 0.96 };
+  const post: Partial<Record<UploadStage, number>> = { queued: 0.82, hashing: 0.84, probing: 0.86, converting: 0.9, storing: 0.95, indexing: 0.98 };
   return post[stage] ?? up * 0.8;
 }
 

@@ -3,8 +3,18 @@
 import { signal } from '@preact/signals';
 import type { Api } from '../api/api';
 import { ApiError } from '../api/envelope';
-import type { SongPatch, UploadProgress, UploadStage } from '../api/types';
-import { DEFAULT_CHUNK_SIZE, chunkRange, isTerminal, missingChunks, nextStage, receivedBytes } from './uploadPlan';
+import type { SongPatch, UploadProgress, UploadResult, UploadStage, UploadStatus } from '../api/types';
+import {
+  DEFAULT_CHUNK_SIZE,
+  chunkRange,
+  isTerminal,
+  missingChunks,
+  nextStage,
+  receivedBytes,
+  resumeChunks,
+  stageFromProgress,
+  stageFromState,
+} from './uploadPlan';
 
 export interface UploadEntry {
   key: string;
@@ -20,7 +30,10 @@ export interface UploadEntry {
   uploadId?: string;
   fileId?: string;
   chunkSize: number;
+  /** Chunk indexes acknowledged to this page. */
   received: number[];
+  /** Set after a reconnect: exactly the chunks to send (from the server's firstMissing). */
+  plan?: number[];
 }
 
 const HASH_LIMIT = 256 * 1024 * 1024;
@@ -79,7 +92,7 @@ export class Uploader {
     if (pending.length) {
       for (const e of pending) {
         if (e.size <= HASH_LIMIT) {
-          this.patch(e.key, { stage: 'hashing' });
+          this.patch(e.key, { stage: 'checksum' });
           try {
             const sha = await this.hash(e.file);
             (e as UploadEntry & { sha256?: string }).sha256 = sha;
@@ -97,21 +110,7 @@ export class Uploader {
             metadata: e.metadata,
           })),
         });
-        const chunkSize = res.chunkSize && res.chunkSize > 0 ? res.chunkSize : DEFAULT_CHUNK_SIZE;
-        pending.forEach((e, i) => {
-          const f = res.files[i];
-          if (!f) return this.patch(e.key, { stage: 'failed', reason: 'The server did not accept this file.' });
-          const stage: UploadStage = f.stage && f.stage !== 'pending' ? f.stage : 'uploading';
-          this.patch(e.key, {
-            uploadId: res.uploadId,
-            fileId: f.fileId,
-            chunkSize,
-            stage,
-            reason: f.reason,
-            songId: f.songId,
-            sent: isTerminal(stage) ? e.size : 0,
-          });
-        });
+        this.applyStatus(res, pending.map((e) => e.key));
       } catch (err) {
         const msg = err instanceof ApiError ? err.userMessage : String(err);
         for (const e of pending) this.patch(e.key, { stage: 'failed', reason: msg });
@@ -145,14 +144,15 @@ export class Uploader {
   private async sendFile(key: string): Promise<boolean> {
     const e0 = this.get(key);
     if (!e0 || !e0.uploadId || !e0.fileId) return true;
-    const todo = missingChunks(e0.size, e0.chunkSize, e0.received);
+    const todo = e0.plan ?? missingChunks(e0.size, e0.chunkSize, e0.received);
     for (const index of todo) {
       const e = this.get(key);
-      if (!e || e.stage !== 'uploading') return true; // skipped or cancelled meanwhile
+      if (!e || e.stage !== 'uploading') return true; // skipped, cancelled or finished meanwhile
       const [a, b] = chunkRange(index, e.size, e.chunkSize);
       const data = await e.file.slice(a, b).arrayBuffer();
+      let ack;
       try {
-        await this.api.call(
+        ack = await this.api.call(
           'song:uploadChunk',
           { uploadId: e.uploadId!, fileId: e.fileId!, index, data },
           { timeoutMs: 60000 },
@@ -168,48 +168,81 @@ export class Uploader {
       if (!cur) return true;
       const received = [...cur.received, index];
       this.patch(key, { received, sent: Math.max(cur.sent, receivedBytes(cur.size, cur.chunkSize, received)) });
+      // The file stopped receiving on the server (skipped, cancelled, failed elsewhere).
+      if (ack?.state && ack.state !== 'receiving') {
+        const latest = this.get(key);
+        if (latest && !isTerminal(latest.stage)) this.patch(key, { stage: nextStage(latest.stage, stageFromState(ack.state)) });
+        return true;
+      }
+      if (ack?.complete) break;
     }
     const cur = this.get(key);
-    if (cur && cur.stage === 'uploading') this.patch(key, { stage: 'queued', sent: cur.size });
+    if (cur && cur.stage === 'uploading') this.patch(key, { stage: 'queued', sent: cur.size, plan: undefined });
     return true;
   }
 
-  /** A song:uploadProgress push. */
+  private find(uploadId: string, fileId: string): UploadEntry | undefined {
+    return this.entries.value.find((x) => x.uploadId === uploadId && x.fileId === fileId);
+  }
+
+  /** A song:uploadProgress push: transfer bytes, then the server's processing stages. */
   onProgress(p: UploadProgress): void {
-    const e = this.entries.value.find((x) => x.uploadId === p.uploadId && x.fileId === p.fileId);
+    const e = this.find(p.uploadId, p.fileId);
     if (!e) return;
-    const stage = nextStage(e.stage, p.stage === 'receiving' ? 'uploading' : p.stage);
-    // While we are still sending, the server's 'receiving' must not end our loop.
+    const incoming = stageFromProgress(p.stage);
+    const sent = Math.max(e.sent, Math.min(p.bytes ?? 0, e.size));
+    // While we are still sending, 'transfer' pushes only move the bytes.
+    const stage = incoming && incoming !== 'uploading' ? nextStage(e.stage, incoming) : e.stage;
+    this.patch(e.key, { stage, sent });
+  }
+
+  /** A song:uploadResult push: the file's final outcome. */
+  onResult(r: UploadResult): void {
+    const e = this.find(r.uploadId, r.fileId);
+    if (!e) return;
     this.patch(e.key, {
-      stage: e.stage === 'uploading' && p.stage === 'receiving' ? 'uploading' : stage,
-      sent: Math.max(e.sent, Math.min(p.bytes ?? 0, e.size)),
-      songId: p.songId ?? e.songId,
-      reason: p.reason ?? e.reason,
+      stage: stageFromState(r.status),
+      sent: e.size,
+      songId: r.song?.id ?? e.songId,
+      reason: r.reason ?? e.reason,
     });
   }
 
-  /** After a reconnect: ask the server what it has, then send the rest. */
+  /** Merges an UploadStatus (init, status, control) into the entries; `keys` maps init order. */
+  private applyStatus(st: UploadStatus, keys?: string[]): void {
+    const chunkSize = st.chunkSize > 0 ? st.chunkSize : DEFAULT_CHUNK_SIZE;
+    st.files.forEach((f, i) => {
+      if (f.coverFor) return; // a cover travels as its own file; not shown as a row
+      const e = keys ? this.get(keys[i]) : this.find(st.uploadId, f.fileId);
+      if (!e) return;
+      const result = f.result;
+      let stage: UploadStage = result ? stageFromState(result.status) : stageFromState(f.state);
+      if (!keys) {
+        if (isTerminal(e.stage)) stage = e.stage; // decided here already (e.g. skipped)
+        else if (stage !== 'uploading' && !isTerminal(stage)) stage = nextStage(e.stage === 'uploading' ? 'queued' : e.stage, stage);
+      }
+      const plan = f.state === 'receiving' ? resumeChunks(f.chunks, f.firstMissing ?? 0, keys ? [] : e.received) : undefined;
+      this.patch(e.key, {
+        uploadId: st.uploadId,
+        fileId: f.fileId,
+        chunkSize,
+        stage,
+        plan: keys ? undefined : plan,
+        sent: isTerminal(stage) || stage !== 'uploading' ? e.size : Math.min(e.size, f.receivedChunks * chunkSize),
+        songId: result?.song?.id ?? e.songId,
+        reason: result?.reason ?? e.reason,
+      });
+    });
+    if (keys) for (const k of keys.slice(st.files.length)) this.patch(k, { stage: 'failed', reason: 'The server did not accept this file.' });
+  }
+
+  /** After a reconnect: ask the server what it has, then send the rest (from firstMissing). */
   async resume(): Promise<void> {
     const open = this.entries.value.filter((e) => e.uploadId && !isTerminal(e.stage));
     const ids = [...new Set(open.map((e) => e.uploadId!))];
     for (const uploadId of ids) {
       try {
-        const st = await this.api.call('song:uploadStatus', { uploadId });
-        for (const f of st.files) {
-          const e = this.entries.value.find((x) => x.uploadId === uploadId && x.fileId === f.fileId);
-          if (!e) continue;
-          const chunkSize = st.chunkSize && st.chunkSize > 0 ? st.chunkSize : e.chunkSize;
-          const received = f.receivedChunks ?? [];
-          const stage = f.stage === 'receiving' || f.stage === 'pending' ? 'uploading' : nextStage(e.stage, f.stage);
-          this.patch(e.key, {
-            chunkSize,
-            received,
-            sent: receivedBytes(e.size, chunkSize, received),
-            stage,
-            songId: f.songId ?? e.songId,
-            reason: f.reason ?? e.reason,
-          });
-        }
+        this.applyStatus(await this.api.call('song:uploadStatus', { uploadId }));
       } catch (err) {
         if (err instanceof ApiError && err.code === 'not_found') {
           for (const e of open.filter((x) => x.uploadId === uploadId))

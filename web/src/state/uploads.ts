@@ -6,5 +6,6 @@ export const uploader = new Uploader(api);
 
 export function initUploads(): void {
   onPush('song:uploadProgress', (p) => uploader.onProgress(p));
+  onPush('song:uploadResult', (r) => uploader.onResult(r));
   onReconnect(() => void uploader.resume());
 }
