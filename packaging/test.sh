@@ -6,7 +6,7 @@
 #
 #   packaging/test.sh                  full run (builds the release binary if needed)
 #   PKG_TEST_NO_BUILD=1 packaging/test.sh    use the release binary already built
-#   PKG_TEST_INBOX=1 packaging/test.sh       also check inbox ingest (once the server has it)
+#   PKG_TEST_INBOX=0 packaging/test.sh       skip the inbox import check
 #
 # No systemd runs here (nor in CI), so the test runs in a private mount namespace where
 # /run/systemd/system exists and /usr/bin/systemctl is a small stand-in that runs the installed
@@ -335,9 +335,11 @@ libs_ok() {
     done
 }
 check "deb: Depends covers every NEEDED shared library" libs_ok
-if readelf -d "$WORK/deb-root/usr/bin/chillfi" | grep -q 'libavcodec'; then
-    for p in libavcodec59 libavformat59 libavutil57 libavfilter8 libswresample4; do
-        check "deb: Depends on $p (FFmpeg)" depends_has "$p"
+NEEDED=$(readelf -d "$WORK/deb-root/usr/bin/chillfi" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p')
+if echo "$NEEDED" | grep -q '^libav'; then
+    for pair in libavcodec.so.59:libavcodec59 libavformat.so.59:libavformat59 libavutil.so.57:libavutil57 \
+        libavfilter.so.8:libavfilter8 libswresample.so.4:libswresample4; do
+        echo "$NEEDED" | grep -qx "${pair%%:*}" && check "deb: Depends on ${pair#*:} (FFmpeg)" depends_has "${pair#*:}"
     done
 else
     say "note: this chillfi binary does not link FFmpeg yet; the libav* dependencies appear when it does"
@@ -369,9 +371,9 @@ rpm_requires() { grep -q "^$1" "$WORK/rpm.requires" || { echo "Requires lacks $1
 check "rpm: Requires /bin/sh" rpm_requires /bin/sh
 check "rpm: Requires shadow-utils (useradd)" rpm_requires shadow-utils
 check "rpm: Requires libc.so.6" rpm_requires 'libc.so.6'
-if readelf -d "$WORK/deb-root/usr/bin/chillfi" | grep -q 'libavcodec'; then
-    check "rpm: Requires libavcodec.so.59" rpm_requires 'libavcodec.so.59'
-fi
+for lib in $(echo "$NEEDED" | grep '^lib\(av\|sw\)'); do
+    check "rpm: Requires $lib (FFmpeg)" rpm_requires "$lib"
+done
 rpmq --scripts > "$WORK/rpm.scripts"
 rpm_scripts_ok() {
     local s
@@ -427,6 +429,8 @@ check "postinst: system user chillfi (group chillfi, home /var/lib/chillfi, no l
 stat_is() { [ "$(stat -c '%a %U:%G' "$2")" = "$1" ] || { stat -c '%a %U:%G %n' "$2"; return 1; }; }
 check "postinst: /var/lib/chillfi 750 chillfi:chillfi" stat_is "750 chillfi:chillfi" /var/lib/chillfi
 check "postinst: /var/lib/chillfi/inbox 2775 chillfi:chillfi (setgid, group-writable)" stat_is "2775 chillfi:chillfi" /var/lib/chillfi/inbox
+check "postinst: inbox/failed and inbox/done 2775 chillfi:chillfi" sh -c \
+    "[ \"\$(stat -c '%a %U:%G' /var/lib/chillfi/inbox/failed /var/lib/chillfi/inbox/done | sort -u)\" = '2775 chillfi:chillfi' ]"
 check "postinst: /etc/chillfi/config.toml 640 root:chillfi" stat_is "640 root:chillfi" /etc/chillfi/config.toml
 check "postinst: enabled (multi-user.target.wants symlink)" \
     test "$(readlink /etc/systemd/system/multi-user.target.wants/$UNIT)" = /lib/systemd/system/$UNIT
@@ -475,7 +479,7 @@ wrong_refused() { local code; code=$(login admin wrong-password)
 check "POST /api/auth/login with a wrong password is refused (4xx, ok:false)" wrong_refused
 
 # Inbox ingest (after the first administrator: inbox imports are credited to them).
-# Switch on with PKG_TEST_INBOX=1 once the server imports from the inbox.
+# On by default; PKG_TEST_INBOX=0 skips it (for a server without inbox import).
 inbox_ingest() {
     local flac=$WORK/pkg-test-tone.flac i
     ffmpeg -nostdin -loglevel error -f lavfi -i "sine=frequency=440:duration=2" \
@@ -489,13 +493,15 @@ inbox_ingest() {
     done
     check "inbox: the server took pkg-test-tone.flac out of the inbox within 60 s" \
         test ! -e /var/lib/chillfi/inbox/pkg-test-tone.flac
+    check "inbox: the file was imported, not rejected (nothing in inbox/failed)" \
+        test -z "$(find /var/lib/chillfi/inbox/failed -type f)"
     check "inbox: the server is still healthy" sh -c "curl -fsS '$BASE/api/health' | grep -q '\"status\":\"ok\"'"
 }
-if [ "${PKG_TEST_INBOX:-0}" = 1 ]; then
+if [ "${PKG_TEST_INBOX:-1}" = 1 ]; then
     say "inbox ingest"
     inbox_ingest
 else
-    say "inbox ingest: skipped (PKG_TEST_INBOX=1 enables it once the server imports from the inbox)"
+    say "inbox ingest: skipped (PKG_TEST_INBOX=0)"
 fi
 
 say "change the configuration"

@@ -3,8 +3,10 @@
 # ownership, mode, symlink or mount stays.
 [ -e /var/lib/chillfi ] || install -d -o chillfi -g chillfi -m 0750 /var/lib/chillfi
 # Group-writable and setgid: members of the group chillfi can drop files into the inbox.
+# failed/ and done/ (rejected and imported files) too, so that group members can clear them.
 [ -e /var/lib/chillfi/inbox ] || [ -L /var/lib/chillfi/inbox ] || \
-    install -d -o chillfi -g chillfi -m 2775 /var/lib/chillfi/inbox
+    install -d -o chillfi -g chillfi -m 2775 /var/lib/chillfi/inbox \
+        /var/lib/chillfi/inbox/failed /var/lib/chillfi/inbox/done
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
     if [ "$1" -eq 1 ]; then
