@@ -24,6 +24,9 @@ WCL_VERSION=0.5.31
 DEBIAN_PKGS=(rustc-web cargo-web libstd-rust-web-dev rust-web-src lld-22)
 DIST="$HERE/dist"
 TEST_DIST="$HERE/target/test-plugins"
+# The plugins are their own workspace: never build into a caller's CARGO_TARGET_DIR (CI sets one
+# for the server), or the outputs land where this script does not look.
+export CARGO_TARGET_DIR="$HERE/target"
 
 log() { [ "${QUIET:-0}" = 1 ] || echo "build.sh: $*" >&2; }
 QUIET_FLAG=()

@@ -15,6 +15,11 @@ pub struct Db {
 impl Db {
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
+        // Only the service account reads the database, whatever the umask.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
         let inner = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)

@@ -56,6 +56,13 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Import every audio file under DIR once (the files are left in place). Stop the server first.
+    Import {
+        dir: PathBuf,
+        /// Username credited with the songs (default: the first administrator).
+        #[arg(long)]
+        owner: Option<String>,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -118,6 +125,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .block_on(serve(cfg))
         }
         Command::User { command } => user_command(&cfg, command),
+        Command::Import { dir, owner } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?
+            .block_on(import(cfg, dir, owner)),
         Command::Config {
             command: ConfigCommand::Check,
         } => {
@@ -180,6 +192,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let acceptor = poem::listener::Listener::into_acceptor(listener)
         .await
         .with_context(|| format!("listening on {}", cfg.server.listen))?;
+    notify_systemd("READY=1");
     for addr in poem::listener::Acceptor::local_addr(&acceptor) {
         tracing::info!(address = %addr, elapsed_ms = started.elapsed().as_millis() as u64, "ChillFi is ready");
     }
@@ -191,6 +204,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             routes,
             async move {
                 shutdown_signal().await;
+                notify_systemd("STOPPING=1");
                 tracing::info!("shutting down");
                 shutdown_io.close().await;
             },
@@ -200,6 +214,60 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .context("serving HTTP")?;
     stores.db.flush().await?;
     tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn import(cfg: Config, dir: PathBuf, owner: Option<String>) -> anyhow::Result<()> {
+    require_data_dir(&cfg)?;
+    let stores = Stores::open(&cfg)?;
+    let owner = match owner {
+        Some(name) => stores.users.by_name(&name)?.with_context(|| format!("no user named '{name}'"))?,
+        None => stores
+            .users
+            .list()?
+            .into_iter()
+            .filter(|u| u.is_admin)
+            .min_by_key(|u| u.created_at)
+            .context("no administrator yet: create one with `chillfi user add NAME --admin` or pass --owner")?,
+    };
+    let blobs = app::open_blob_store(&cfg).await?;
+    // Nobody listens during an import, but the pipeline always announces what it adds.
+    let (_svc, io) = socket::build(1024);
+    let ingest = ingest::Ingest::new(&cfg, &stores.db, stores.songs.clone(), blobs, io)?;
+    ingest.recover().await?;
+    let failed = ingest::import::import_dir(&ingest, &dir, &owner.id).await?;
+    stores.db.flush().await?;
+    anyhow::ensure!(failed == 0, "{failed} file(s) could not be imported");
+    Ok(())
+}
+
+/// Tells systemd (Type=notify) about readiness; a no-op when not started by systemd.
+fn notify_systemd(state: &str) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let path = path.to_string_lossy().to_string();
+    let addr = match path.strip_prefix('@') {
+        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = addr.and_then(|addr| UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &addr));
+    if let Err(e) = sent {
+        tracing::warn!("could not notify systemd: {e}");
+    }
+}
+
+/// Administration commands work on an existing data dir; refusing the implicit default when it
+/// is absent avoids silently creating `./chillfi-data` next to wherever the admin stands.
+fn require_data_dir(cfg: &Config) -> anyhow::Result<()> {
+    let default = Config::default().data_dir;
+    anyhow::ensure!(
+        cfg.data_dir != default || cfg.db_dir().exists(),
+        "no ChillFi data in {}: pass --data-dir (the package uses /var/lib/chillfi) or start the server once",
+        cfg.data_dir.display()
+    );
     Ok(())
 }
 
@@ -220,6 +288,7 @@ async fn shutdown_signal() {
 }
 
 fn user_command(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
+    require_data_dir(cfg)?;
     let stores = Stores::open(cfg)?;
     let users = &stores.users;
     match command {

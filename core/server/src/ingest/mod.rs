@@ -10,6 +10,7 @@
 //! - The same source bytes become at most one song (source-hash index, checked in the commit
 //!   transaction).
 
+pub mod import;
 pub mod inbox;
 pub mod upload;
 
@@ -53,8 +54,15 @@ pub struct TagOverrides {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Origin {
-    Upload { upload_id: String, file_id: String },
-    Inbox { relative: String },
+    Upload {
+        upload_id: String,
+        file_id: String,
+    },
+    Inbox {
+        relative: String,
+    },
+    /// `chillfi import DIR`: the original file stays where it is.
+    Import,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

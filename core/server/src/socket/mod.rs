@@ -232,7 +232,9 @@ pub fn on<P, F, Fut, R>(
 /// be remote); the in-process adapter completes it on the first poll, which keeps event order.
 pub fn broadcast(io: &SocketIo, room: impl Into<String>, event: &str, data: &impl Serialize) {
     use futures_util::FutureExt;
-    match io.to(room.into()).emit(event, data).now_or_never() {
+    // No namespace yet (e.g. `chillfi import`, which has no clients): nobody to tell.
+    let Some(ns) = io.of("/") else { return };
+    match ns.to(room.into()).emit(event, data).now_or_never() {
         Some(Ok(())) => {}
         Some(Err(e)) => tracing::warn!(event, "broadcast failed: {e}"),
         None => tracing::warn!(event, "broadcast did not complete at once; dropped"),

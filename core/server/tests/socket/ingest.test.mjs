@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  ADMIN, ALICE, call, connect, ffmpeg, ffprobe, flacWithCover, login, ok, sha256, sineFile, startS3,
+  ADMIN, ALICE, call, cli, connect, ffmpeg, ffprobe, flacWithCover, login, ok, sha256, sineFile, startS3,
   startServer, uploadChunks, waitForMatch, waitUntil, Server,
 } from './harness.mjs';
 
@@ -253,6 +253,40 @@ describe('crash safety', () => {
       assert.equal(fs.readdirSync(path.join(inbox, 'failed')).length, 0, 'nothing failed');
       const staging = fs.readdirSync(path.join(server.dataDir, 'staging')).filter((n) => n.endsWith('.mp3'));
       assert.deepEqual(staging, [], 'no leftover conversions');
+    } finally {
+      await again.stop();
+    }
+  });
+});
+
+describe('chillfi import', () => {
+  it('imports a folder once with progress and a summary, leaving the originals in place', async () => {
+    const server = await startServer({ users: [ADMIN] });
+    await server.stop();
+    const music = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-collection-'));
+    fs.mkdirSync(path.join(music, 'Band', 'Record'), { recursive: true });
+    sineFile(path.join(music, 'Band', 'Record'), '01 - One.flac', { seconds: 1, freq: 400, codec: ['-c:a', 'flac'] });
+    sineFile(music, 'Two.mp3', { seconds: 1, freq: 500, codec: ['-c:a', 'libmp3lame'] });
+    fs.writeFileSync(path.join(music, 'cover-notes.txt'), 'liner notes');
+    const run = () => {
+      try {
+        return { code: 0, out: cli(server.dataDir, ['import', music]) };
+      } catch (e) {
+        return { code: e.status, out: e.stdout, err: e.stderr };
+      }
+    };
+    const first = run();
+    assert.equal(first.code, 1, 'a failed file makes the exit status non-zero');
+    assert.match(first.out, /2 added, 0 already in the library, 1 failed/);
+    assert.match(first.out, /cover-notes\.txt: not an audio file/);
+    assert.match(first.err, /1 file\(s\) could not be imported/);
+    assert.ok(fs.existsSync(path.join(music, 'Two.mp3')), 'originals stay');
+    const second = run();
+    assert.match(second.out, /0 added, 2 already in the library, 1 failed/, 'idempotent');
+    const again = await new Server({ dataDir: server.dataDir }).start();
+    try {
+      const health = await (await fetch(`${again.url}/api/health`)).json();
+      assert.equal(health.songs, 2);
     } finally {
       await again.stop();
     }
