@@ -9,13 +9,18 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::db::Db;
 use crate::ingest::upload::Uploads;
+use crate::player::Player;
 use crate::songs::Songs;
+use crate::stream::StreamSigner;
 use crate::users::Users;
 use chillfi_storage::BlobStore;
 
 pub struct AppState {
+    pub cfg: Arc<Config>,
     pub users: Users,
     pub songs: Songs,
+    pub player: Player,
+    pub stream_signer: StreamSigner,
     pub blobs: BlobStore,
     pub uploads: Arc<Uploads>,
     pub auth: Arc<Auth>,
@@ -30,6 +35,7 @@ pub struct Stores {
     pub db: Db,
     pub users: Users,
     pub songs: Songs,
+    pub player: Player,
 }
 
 impl Stores {
@@ -38,7 +44,13 @@ impl Stores {
         let db = Db::open(&cfg.db_dir())?;
         let users = Users::new(&db)?;
         let songs = Songs::new(&db)?;
-        Ok(Self { db, users, songs })
+        let player = Player::new(&db)?;
+        Ok(Self {
+            db,
+            users,
+            songs,
+            player,
+        })
     }
 }
 

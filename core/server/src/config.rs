@@ -24,7 +24,21 @@ pub struct Config {
     pub auth: AuthConfig,
     pub storage: StorageConfig,
     pub ingest: IngestConfig,
+    pub playback: PlaybackConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlaybackConfig {
+    /// Lifetime of a `song:play` URL (seconds); seeking after that asks for a new one.
+    pub url_ttl_secs: u64,
+}
+
+impl Default for PlaybackConfig {
+    fn default() -> Self {
+        Self { url_ttl_secs: 300 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,6 +48,9 @@ pub struct ServerConfig {
     pub listen: String,
     /// Seconds in-flight requests get to finish on SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
+    /// How browsers outside reach this server (`https://music.example.org`), for share links;
+    /// empty = the address the client used.
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,6 +158,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             storage: StorageConfig::default(),
             ingest: IngestConfig::default(),
+            playback: PlaybackConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -192,6 +210,7 @@ impl Default for ServerConfig {
         Self {
             listen: "0.0.0.0:8080".into(),
             shutdown_grace_secs: 10,
+            public_url: String::new(),
         }
     }
 }
@@ -338,6 +357,21 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "auth.token_ttl_hours must be 1..=8760".into(),
             ));
+        }
+        if !(1..=7 * 24 * 3600).contains(&self.playback.url_ttl_secs) {
+            return Err(ConfigError::Invalid(
+                "playback.url_ttl_secs must be 1..=604800 (S3 presigned URLs last at most 7 days)"
+                    .into(),
+            ));
+        }
+        if !self.server.public_url.is_empty()
+            && !(self.server.public_url.starts_with("http://")
+                || self.server.public_url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "server.public_url: '{}' must start with http:// or https://",
+                self.server.public_url
+            )));
         }
         if self.auth.reset_token_ttl_hours == 0 {
             return Err(ConfigError::Invalid(

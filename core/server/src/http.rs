@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::app::{App, AppState};
 use crate::bridge::SocketIoEndpoint;
 use crate::error::{AppError, ok_envelope};
-use crate::web;
+use crate::{stream, web};
 
 /// An [`AppError`] as an HTTP response: the same envelope as Socket.IO acks.
 #[derive(Debug, thiserror::Error)]
@@ -47,16 +47,36 @@ fn ok(data: impl serde::Serialize) -> HttpResult {
     Ok(Json(ok_envelope(data)).into_response())
 }
 
+/// The object store's origin when playback URLs point there (S3 presigned), for the CSP.
+fn media_origin(cfg: &crate::config::Config) -> String {
+    if cfg.storage.backend != crate::config::StorageBackend::S3 {
+        return String::new();
+    }
+    let endpoint = cfg.storage.s3.endpoint.trim_end_matches('/');
+    let with_scheme = if endpoint.contains("://") {
+        endpoint.to_string()
+    } else {
+        format!("https://{endpoint}")
+    };
+    match with_scheme.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
+        None => String::new(),
+    }
+}
+
 pub fn routes(app: App, socket_io: SocketIoEndpoint) -> impl poem::Endpoint {
+    let media_origin = media_origin(&app.cfg);
     Route::new()
         .at("/api/health", get(health))
         .at("/api/auth/login", post(login))
         .nest("/api", api_not_found)
         .nest_no_strip("/socket.io", socket_io)
+        .at("/stream/:song_id", get(stream::stream_song).head(stream::stream_song))
+        .at("/art/:name", get(stream::art).head(stream::art))
         .at("/", get(web::index))
         .at("/*path", get(web::static_file))
         .data(app)
-        .with(web::SecurityHeaders::new(""))
+        .with(web::SecurityHeaders::new(&media_origin))
         .with(Tracing)
 }
 

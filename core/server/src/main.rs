@@ -8,8 +8,11 @@ mod db;
 mod error;
 mod http;
 mod ingest;
+mod library;
+mod player;
 mod socket;
 mod songs;
+mod stream;
 mod users;
 mod web;
 
@@ -158,6 +161,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let stores = Stores::open(&cfg)?;
     let secret = auth::load_or_create_secret(&cfg.jwt_secret_path())?;
     let auth = Arc::new(auth::Auth::new(&secret, cfg.auth.clone())?);
+    let stream_signer = stream::StreamSigner::new(&secret);
     drop(secret);
     let (svc, io) = socket::build(4 * 1024 * 1024);
     let blobs = app::open_blob_store(&cfg).await?;
@@ -172,8 +176,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     ingest.recover().await?;
     ingest::inbox::Inbox::start(&cfg, ingest.clone(), stores.users.clone())?;
     let app = Arc::new(AppState {
+        cfg: Arc::new(cfg.clone()),
         users: stores.users,
         songs: stores.songs,
+        player: stores.player,
+        stream_signer,
         blobs,
         uploads,
         auth,

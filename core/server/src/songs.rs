@@ -1,20 +1,30 @@
-//! The song index in sled: songs, the albums and artists they form, and the source-hash index
-//! that makes ingest idempotent.
-//! Invariants: a song record exists only after its blob was stored; every song is counted in
-//! exactly one album and one artist record; one source hash maps to at most one song.
+//! The song index: songs in sled (the truth), the source-hash index that makes ingest
+//! idempotent, the library change feed, and an in-memory index for fast listing and search
+//! from which albums and artists are derived.
+//! Invariants: a song record exists only after its blob was stored; one source hash maps to at
+//! most one song; every committed change gets the next library version, in commit order (one
+//! writer at a time), and the in-memory index always equals sled after each write.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
 
 const SONGS: &str = "songs";
 const BY_SOURCE: &str = "songs_by_source_hash";
-const ALBUMS: &str = "albums";
-const ARTISTS: &str = "artists";
+/// Library version (u64 big-endian) -> id of the song that changed then.
+const CHANGES: &str = "song_changes";
+const PLAY_COUNTS: &str = "song_play_counts";
+/// Change records kept for `library:changes`; older clients reload.
+const CHANGES_KEPT: usize = 100_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -55,28 +65,63 @@ impl Song {
     pub fn blob_key(&self) -> String {
         song_blob_key(&self.hash)
     }
+
+    pub fn cover_url(&self) -> Option<String> {
+        self.cover_key.as_deref().and_then(crate::stream::art_url)
+    }
 }
 
 pub fn song_blob_key(hash: &str) -> String {
     format!("songs/{hash}.mp3")
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+
+/// A song as clients see it: the record plus its cover URL and play count.
+#[derive(Debug, Clone)]
+pub struct SongView {
+    pub song: Arc<Song>,
+    pub play_count: u64,
+}
+
+impl Serialize for SongView {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire<'a> {
+            #[serde(flatten)]
+            song: &'a Song,
+            cover_url: Option<String>,
+            play_count: u64,
+        }
+        Wire {
+            song: &self.song,
+            cover_url: self.song.cover_url(),
+            play_count: self.play_count,
+        }
+        .serialize(s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Album {
     pub id: String,
     pub name: String,
     pub artist: String,
     pub year: Option<i32>,
-    pub cover_key: Option<String>,
+    pub cover_url: Option<String>,
     pub song_count: u64,
+    pub duration_ms: u64,
+    #[serde(skip)]
+    pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Artist {
     pub id: String,
     pub name: String,
+    pub album_count: u64,
     pub song_count: u64,
 }
 
@@ -98,12 +143,219 @@ pub fn artist_id(artist: &str) -> String {
     name_id(&["artist", artist])
 }
 
+/// Lowercase without accents: "Beyoncé" and "BEYONCE" fold to the same text.
+pub fn fold(text: &str) -> String {
+    text.nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SongSort {
+    Title,
+    Artist,
+    Album,
+    Year,
+    CreatedAt,
+    DurationMs,
+    PlayCount,
+}
+
+/// Which songs `list` returns; string filters compare ignoring case.
+#[derive(Debug, Default, Clone)]
+pub struct SongFilter {
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub album_id: Option<String>,
+    pub artist_id: Option<String>,
+    pub genre: Option<String>,
+    pub year: Option<i32>,
+    pub uploader: Option<String>,
+    /// Words that must all occur (folded) in title, artist or album.
+    pub search: Vec<String>,
+}
+
+impl SongFilter {
+    fn matches(&self, e: &Entry) -> bool {
+        let s = &e.song;
+        let same = |want: &Option<String>, have: &str| {
+            want.as_ref().is_none_or(|w| w.to_lowercase() == have.to_lowercase())
+        };
+        same(&self.artist, &s.artist)
+            && same(&self.album, &s.album)
+            && same(&self.genre, &s.genre)
+            && self.album_id.as_ref().is_none_or(|id| *id == s.album_id)
+            && self.artist_id.as_ref().is_none_or(|id| *id == s.artist_id)
+            && self.uploader.as_ref().is_none_or(|id| *id == s.uploader_id)
+            && self.year.is_none_or(|y| s.year == Some(y))
+            && self.search.iter().all(|w| e.folded.contains(w.as_str()))
+    }
+}
+
+/// One page of a listing.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: usize,
+}
+
+/// What `library:changes` answers.
+pub struct Changes {
+    pub version: u64,
+    pub upserted: Vec<SongView>,
+    pub deleted: Vec<String>,
+    pub reset: bool,
+}
+
+#[derive(Debug)]
+struct Entry {
+    song: Arc<Song>,
+    /// Folded "title\nartist\nalbum" for search.
+    folded: String,
+    title_key: String,
+    artist_key: String,
+    album_key: String,
+    plays: AtomicU64,
+}
+
+impl Entry {
+    fn new(song: Song, plays: u64) -> Self {
+        Self {
+            folded: fold(&format!("{}\n{}\n{}", song.title, song.artist, song.album)),
+            title_key: fold(&song.title),
+            artist_key: fold(&song.artist),
+            album_key: fold(&song.album),
+            plays: AtomicU64::new(plays),
+            song: Arc::new(song),
+        }
+    }
+
+    fn view(&self) -> SongView {
+        SongView {
+            song: self.song.clone(),
+            play_count: self.plays.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Index {
+    entries: HashMap<String, Arc<Entry>>,
+    by_album: HashMap<String, BTreeSet<String>>,
+    by_artist: HashMap<String, BTreeSet<String>>,
+    version: u64,
+    /// Oldest version still in the change log (0 = the log starts at the beginning).
+    oldest_kept: u64,
+    /// Ascending orders, rebuilt lazily after a change.
+    sorted: HashMap<SongSort, Arc<Vec<Arc<Entry>>>>,
+}
+
+impl Index {
+    fn add(&mut self, entry: Arc<Entry>) {
+        let s = &entry.song;
+        self.by_album.entry(s.album_id.clone()).or_default().insert(s.id.clone());
+        self.by_artist.entry(s.artist_id.clone()).or_default().insert(s.id.clone());
+        self.entries.insert(s.id.clone(), entry);
+        self.sorted.clear();
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Arc<Entry>> {
+        let entry = self.entries.remove(id)?;
+        let s = &entry.song;
+        for (map, key) in [(&mut self.by_album, &s.album_id), (&mut self.by_artist, &s.artist_id)] {
+            if let Some(set) = map.get_mut(key) {
+                set.remove(id);
+                if set.is_empty() {
+                    map.remove(key);
+                }
+            }
+        }
+        self.sorted.clear();
+        Some(entry)
+    }
+
+    fn order(&mut self, sort: SongSort) -> Arc<Vec<Arc<Entry>>> {
+        if let Some(order) = self.sorted.get(&sort) {
+            return order.clone();
+        }
+        let mut all: Vec<Arc<Entry>> = self.entries.values().cloned().collect();
+        all.sort_by(|a, b| {
+            let (x, y) = (&a.song, &b.song);
+            let primary = match sort {
+                SongSort::Title => a.title_key.cmp(&b.title_key),
+                SongSort::Artist => a
+                    .artist_key
+                    .cmp(&b.artist_key)
+                    .then_with(|| a.album_key.cmp(&b.album_key))
+                    .then(x.disc.cmp(&y.disc))
+                    .then(x.track.cmp(&y.track)),
+                SongSort::Album => a
+                    .album_key
+                    .cmp(&b.album_key)
+                    .then(x.disc.cmp(&y.disc))
+                    .then(x.track.cmp(&y.track)),
+                SongSort::Year => x.year.cmp(&y.year),
+                SongSort::CreatedAt => x.created_at.cmp(&y.created_at),
+                SongSort::DurationMs => x.duration_ms.cmp(&y.duration_ms),
+                SongSort::PlayCount => a
+                    .plays
+                    .load(Ordering::Relaxed)
+                    .cmp(&b.plays.load(Ordering::Relaxed)),
+            };
+            primary
+                .then_with(|| a.title_key.cmp(&b.title_key))
+                .then_with(|| x.id.cmp(&y.id))
+        });
+        let order = Arc::new(all);
+        self.sorted.insert(sort, order.clone());
+        order
+    }
+
+    fn views(&self, ids: &BTreeSet<String>) -> Vec<&Arc<Entry>> {
+        ids.iter().filter_map(|id| self.entries.get(id)).collect()
+    }
+
+    fn album(&self, id: &str) -> Option<Album> {
+        let mut songs = self.views(self.by_album.get(id)?);
+        songs.sort_by(|a, b| {
+            (a.song.disc, a.song.track, &a.title_key).cmp(&(b.song.disc, b.song.track, &b.title_key))
+        });
+        let first = songs.first()?;
+        Some(Album {
+            id: id.to_string(),
+            name: first.song.album.clone(),
+            artist: first.song.album_artist.clone(),
+            year: songs.iter().filter_map(|e| e.song.year).min(),
+            cover_url: songs.iter().find_map(|e| e.song.cover_url()),
+            song_count: songs.len() as u64,
+            duration_ms: songs.iter().map(|e| e.song.duration_ms).sum(),
+            created_at: songs.iter().map(|e| e.song.created_at).min().unwrap_or(0),
+        })
+    }
+
+    fn artist(&self, id: &str) -> Option<Artist> {
+        let songs = self.views(self.by_artist.get(id)?);
+        let first = songs.first()?;
+        let albums: BTreeSet<&str> = songs.iter().map(|e| e.song.album_id.as_str()).collect();
+        Some(Artist {
+            id: id.to_string(),
+            name: first.song.artist.clone(),
+            album_count: albums.len() as u64,
+            song_count: songs.len() as u64,
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct Songs {
     songs: sled::Tree,
     by_source: sled::Tree,
-    albums: sled::Tree,
-    artists: sled::Tree,
+    changes: sled::Tree,
+    play_counts: sled::Tree,
+    index: Arc<RwLock<Index>>,
+    /// One writer at a time, so versions are handed out in commit order.
+    writer: Arc<Mutex<()>>,
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<AppError>>;
@@ -126,18 +378,82 @@ fn tx_put<T: Serialize>(tree: &TransactionalTree, key: &str, value: &T) -> TxRes
     Ok(())
 }
 
+/// The trees one library write changes together.
+struct TxTrees<'a> {
+    songs: &'a TransactionalTree,
+    by_source: &'a TransactionalTree,
+    changes: &'a TransactionalTree,
+}
+
+fn version_key(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+fn count_of(bytes: Option<sled::IVec>) -> u64 {
+    bytes.map(|b| version_key(&b)).unwrap_or(0)
+}
+
 impl Songs {
     pub fn new(db: &Db) -> AppResult<Self> {
+        let songs = db.tree(SONGS)?;
+        let changes = db.tree(CHANGES)?;
+        let play_counts = db.tree(PLAY_COUNTS)?;
+        let mut index = Index::default();
+        for item in songs.iter() {
+            let (_, bytes) = item?;
+            let song: Song = db::decode(&bytes)?;
+            let plays = count_of(play_counts.get(song.id.as_bytes())?);
+            index.add(Arc::new(Entry::new(song, plays)));
+        }
+        index.version = changes.last()?.map(|(k, _)| version_key(&k)).unwrap_or(0);
+        index.oldest_kept = changes.first()?.map(|(k, _)| version_key(&k)).unwrap_or(0);
         Ok(Self {
-            songs: db.tree(SONGS)?,
+            songs,
             by_source: db.tree(BY_SOURCE)?,
-            albums: db.tree(ALBUMS)?,
-            artists: db.tree(ARTISTS)?,
+            changes,
+            play_counts,
+            index: Arc::new(RwLock::new(index)),
+            writer: Arc::new(Mutex::new(())),
         })
     }
 
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn get(&self, id: &str) -> AppResult<Option<Song>> {
-        db::get(&self.songs, id)
+        Ok(self.read().entries.get(id).map(|e| (*e.song).clone()))
+    }
+
+    pub fn view_of(&self, id: &str) -> Option<SongView> {
+        self.read().entries.get(id).map(|e| e.view())
+    }
+
+    /// The wire form of a song (for one that was just deleted: with no plays).
+    pub fn view(&self, song: &Song) -> SongView {
+        self.view_of(&song.id).unwrap_or_else(|| SongView {
+            song: Arc::new(song.clone()),
+            play_count: 0,
+        })
+    }
+
+    /// The songs that exist, in the order asked; missing ids are skipped.
+    pub fn get_many(&self, ids: &[String]) -> Vec<Song> {
+        let index = self.read();
+        ids.iter()
+            .filter_map(|id| index.entries.get(id).map(|e| (*e.song).clone()))
+            .collect()
+    }
+
+    pub fn views_of(&self, ids: &[String]) -> Vec<Option<SongView>> {
+        let index = self.read();
+        ids.iter()
+            .map(|id| index.entries.get(id).map(|e| e.view()))
+            .collect()
     }
 
     pub fn by_source_hash(&self, source_hash: &str) -> AppResult<Option<Song>> {
@@ -148,52 +464,181 @@ impl Songs {
     }
 
     pub fn count(&self) -> usize {
-        self.songs.len()
+        self.read().entries.len()
     }
 
-    pub fn all(&self) -> AppResult<Vec<Song>> {
-        self.songs
-            .iter()
-            .values()
-            .map(|v| db::decode(&v?))
-            .collect()
+    pub fn version(&self) -> u64 {
+        self.read().version
     }
 
-    /// Is any song stored under this output hash (or cover key)? Guards blob deletion.
+    /// Is any song stored under this blob key (song file or cover)? Guards blob deletion.
     pub fn references_blob(&self, key: &str) -> AppResult<bool> {
-        for song in self.all()? {
-            if song.blob_key() == key || song.cover_key.as_deref() == Some(key) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    #[cfg(test)]
-    pub fn album(&self, id: &str) -> AppResult<Option<Album>> {
-        db::get(&self.albums, id)
-    }
-
-    #[cfg(test)]
-    pub fn artist(&self, id: &str) -> AppResult<Option<Artist>> {
-        db::get(&self.artists, id)
+        Ok(self.read().entries.values().any(|e| {
+            e.song.blob_key() == key || e.song.cover_key.as_deref() == Some(key)
+        }))
     }
 
     /// Total source bytes credited to a user (for quotas).
     pub fn bytes_of_user(&self, user_id: &str) -> AppResult<u64> {
         Ok(self
-            .all()?
-            .iter()
-            .filter(|s| s.uploader_id == user_id)
-            .map(|s| s.size_bytes)
+            .read()
+            .entries
+            .values()
+            .filter(|e| e.song.uploader_id == user_id)
+            .map(|e| e.song.size_bytes)
             .sum())
     }
 
-    /// Commits a new song with its album and artist counts in one transaction. If another song
-    /// with the same source hash won the race, that one is returned as `Err(existing)`.
+    /// A page of songs; `descending` walks the sort order backwards.
+    pub fn list(
+        &self,
+        filter: &SongFilter,
+        sort: SongSort,
+        descending: bool,
+        offset: usize,
+        limit: usize,
+    ) -> Page<SongView> {
+        let order = self.write().order(sort);
+        let mut total = 0;
+        let mut items = Vec::new();
+        let mut visit = |e: &Arc<Entry>| {
+            if filter.matches(e) {
+                if total >= offset && items.len() < limit {
+                    items.push(e.view());
+                }
+                total += 1;
+            }
+        };
+        if descending {
+            order.iter().rev().for_each(&mut visit);
+        } else {
+            order.iter().for_each(&mut visit);
+        }
+        Page { items, total }
+    }
+
+    pub fn album(&self, id: &str) -> Option<(Album, Vec<SongView>)> {
+        let index = self.read();
+        let album = index.album(id)?;
+        let mut songs = index.views(index.by_album.get(id)?);
+        songs.sort_by(|a, b| {
+            (a.song.disc, a.song.track, &a.title_key).cmp(&(b.song.disc, b.song.track, &b.title_key))
+        });
+        Some((album, songs.into_iter().map(|e| e.view()).collect()))
+    }
+
+    pub fn albums(&self) -> Vec<Album> {
+        let index = self.read();
+        index.by_album.keys().filter_map(|id| index.album(id)).collect()
+    }
+
+    pub fn artist(&self, id: &str) -> Option<(Artist, Vec<Album>, Vec<SongView>)> {
+        let index = self.read();
+        let artist = index.artist(id)?;
+        let mut songs = index.views(index.by_artist.get(id)?);
+        songs.sort_by(|a, b| {
+            (&a.album_key, a.song.disc, a.song.track, &a.title_key)
+                .cmp(&(&b.album_key, b.song.disc, b.song.track, &b.title_key))
+        });
+        let album_ids: BTreeSet<&str> = songs.iter().map(|e| e.song.album_id.as_str()).collect();
+        let albums = album_ids.into_iter().filter_map(|a| index.album(a)).collect();
+        Some((artist, albums, songs.into_iter().map(|e| e.view()).collect()))
+    }
+
+    pub fn artists(&self) -> Vec<Artist> {
+        let index = self.read();
+        index.by_artist.keys().filter_map(|id| index.artist(id)).collect()
+    }
+
+    /// (songs, albums, artists, total duration, total stored bytes, version)
+    pub fn stats(&self) -> (usize, usize, usize, u64, u64, u64) {
+        let index = self.read();
+        let (duration, bytes) = index.entries.values().fold((0, 0), |(d, b), e| {
+            (d + e.song.duration_ms, b + e.song.size_bytes)
+        });
+        (
+            index.entries.len(),
+            index.by_album.len(),
+            index.by_artist.len(),
+            duration,
+            bytes,
+            index.version,
+        )
+    }
+
+    /// What changed after version `since`.
+    pub fn changes_since(&self, since: u64) -> AppResult<Changes> {
+        let index = self.read();
+        let version = index.version;
+        let reset = since > version || (index.oldest_kept > 1 && since + 1 < index.oldest_kept);
+        if reset {
+            return Ok(Changes { version, upserted: vec![], deleted: vec![], reset });
+        }
+        let mut seen = BTreeSet::new();
+        for item in self.changes.range((since + 1).to_be_bytes()..) {
+            let (key, id) = item?;
+            if version_key(&key) > version {
+                break; // committed after our snapshot of the index; the next call gets it
+            }
+            seen.insert(String::from_utf8_lossy(&id).to_string());
+        }
+        let mut upserted = Vec::new();
+        let mut deleted = Vec::new();
+        for id in seen {
+            match index.entries.get(&id) {
+                Some(e) => upserted.push(e.view()),
+                None => deleted.push(id),
+            }
+        }
+        Ok(Changes { version, upserted, deleted, reset: false })
+    }
+
+    /// Runs one write: `tx` gets the next version and commits in one sled transaction; then the
+    /// index is updated by `apply` while no other writer can slip in between.
+    fn commit<T>(
+        &self,
+        tx: impl Fn(&TxTrees, u64) -> TxResult<T>,
+        apply: impl FnOnce(&mut Index, &T, u64),
+    ) -> AppResult<(T, u64)> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let version = self.read().version + 1;
+        let out = (&self.songs, &self.by_source, &self.changes).transaction(
+            |(songs, by_source, changes)| {
+                let trees = TxTrees { songs, by_source, changes };
+                tx(&trees, version)
+            },
+        )?;
+        let mut index = self.write();
+        apply(&mut index, &out, version);
+        index.version = index.version.max(version);
+        if index.oldest_kept == 0 {
+            index.oldest_kept = version;
+        }
+        drop(index);
+        self.trim_changes()?;
+        Ok((out, version))
+    }
+
+    fn trim_changes(&self) -> AppResult<()> {
+        if self.changes.len() <= CHANGES_KEPT + 1000 {
+            return Ok(());
+        }
+        while self.changes.len() > CHANGES_KEPT {
+            if self.changes.pop_min()?.is_none() {
+                break;
+            }
+        }
+        let oldest = self.changes.first()?.map(|(k, _)| version_key(&k)).unwrap_or(0);
+        self.write().oldest_kept = oldest;
+        Ok(())
+    }
+
+    /// Commits a new song. If another song with the same source hash won the race, that one is
+    /// returned as `Err(existing)`.
     pub fn insert(&self, song: &Song) -> AppResult<Result<Song, Song>> {
-        let outcome = (&self.songs, &self.by_source, &self.albums, &self.artists).transaction(
-            |(songs, by_source, albums, artists)| {
+        let (outcome, _) = self.commit(
+            |t, version| {
+                let TxTrees { songs, by_source, changes } = t;
                 if let Some(id) = by_source.get(song.source_hash.as_bytes())? {
                     let id = String::from_utf8_lossy(&id).to_string();
                     if let Some(existing) = tx_get::<Song>(songs, &id)? {
@@ -202,31 +647,74 @@ impl Songs {
                 }
                 tx_put(songs, &song.id, song)?;
                 by_source.insert(song.source_hash.as_bytes(), song.id.as_bytes())?;
-                let mut album = tx_get::<Album>(albums, &song.album_id)?.unwrap_or(Album {
-                    id: song.album_id.clone(),
-                    name: song.album.clone(),
-                    artist: song.album_artist.clone(),
-                    year: song.year,
-                    cover_key: None,
-                    song_count: 0,
-                });
-                album.song_count += 1;
-                if album.cover_key.is_none() {
-                    album.cover_key = song.cover_key.clone();
-                }
-                album.year = album.year.or(song.year);
-                tx_put(albums, &album.id, &album)?;
-                let mut artist = tx_get::<Artist>(artists, &song.artist_id)?.unwrap_or(Artist {
-                    id: song.artist_id.clone(),
-                    name: song.artist.clone(),
-                    song_count: 0,
-                });
-                artist.song_count += 1;
-                tx_put(artists, &artist.id, &artist)?;
+                changes.insert(&version.to_be_bytes(), song.id.as_bytes())?;
                 Ok(Ok(song.clone()))
+            },
+            |index, outcome, _| {
+                if let Ok(song) = outcome {
+                    index.add(Arc::new(Entry::new(song.clone(), 0)));
+                }
             },
         )?;
         Ok(outcome)
+    }
+
+    /// Stores an edited song (same id, source and file). Returns the new library version.
+    pub fn replace(&self, song: &Song) -> AppResult<u64> {
+        let plays = self.view_of(&song.id).map(|v| v.play_count).unwrap_or(0);
+        let (_, version) = self.commit(
+            |t, version| {
+                let TxTrees { songs, changes, .. } = t;
+                if tx_get::<Song>(songs, &song.id)?.is_none() {
+                    return Err(ConflictableTransactionError::Abort(AppError::NotFound("song")));
+                }
+                tx_put(songs, &song.id, song)?;
+                changes.insert(&version.to_be_bytes(), song.id.as_bytes())?;
+                Ok(())
+            },
+            |index, _, _| {
+                index.remove(&song.id);
+                index.add(Arc::new(Entry::new(song.clone(), plays)));
+            },
+        )?;
+        Ok(version)
+    }
+
+    /// Removes a song's record. Returns it and the new library version.
+    pub fn remove(&self, id: &str) -> AppResult<(Song, u64)> {
+        let (song, version) = self.commit(
+            |t, version| {
+                let TxTrees { songs, by_source, changes } = t;
+                let Some(song) = tx_get::<Song>(songs, id)? else {
+                    return Err(ConflictableTransactionError::Abort(AppError::NotFound("song")));
+                };
+                songs.remove(id.as_bytes())?;
+                by_source.remove(song.source_hash.as_bytes())?;
+                changes.insert(&version.to_be_bytes(), id.as_bytes())?;
+                Ok(song)
+            },
+            |index, _, _| {
+                index.remove(id);
+            },
+        )?;
+        self.play_counts.remove(id.as_bytes())?;
+        Ok((song, version))
+    }
+
+    /// Counts one play; play counts are not library changes (no new version).
+    pub fn record_play(&self, id: &str) -> AppResult<u64> {
+        let Some(entry) = self.read().entries.get(id).cloned() else {
+            return Err(AppError::NotFound("song"));
+        };
+        let count = self
+            .play_counts
+            .update_and_fetch(id.as_bytes(), |old| {
+                Some((count_of(old.map(sled::IVec::from)) + 1).to_be_bytes().to_vec())
+            })?;
+        let count = count_of(count);
+        entry.plays.store(count, Ordering::Relaxed);
+        self.write().sorted.remove(&SongSort::PlayCount);
+        Ok(count)
     }
 }
 
@@ -265,28 +753,100 @@ mod tests {
         }
     }
 
-    #[test]
-    fn one_source_hash_is_one_song_and_counts_follow() {
+    fn open() -> (tempfile::TempDir, Songs) {
         let dir = tempfile::tempdir().unwrap();
         let songs = Songs::new(&Db::open(dir.path()).unwrap()).unwrap();
+        (dir, songs)
+    }
+
+    #[test]
+    fn one_source_hash_is_one_song_and_albums_follow() {
+        let (_dir, songs) = open();
         assert!(songs.insert(&song("a", "s1", "Album")).unwrap().is_ok());
         assert!(songs.insert(&song("b", "s2", "album ")).unwrap().is_ok());
         let dup = songs.insert(&song("c", "s1", "Album")).unwrap();
         assert_eq!(dup.unwrap_err().id, "a");
         assert_eq!(songs.count(), 2);
-        let album = songs.album(&album_id("artist", "ALBUM")).unwrap().unwrap();
-        assert_eq!(
-            album.song_count, 2,
-            "album names are matched ignoring case and spaces"
-        );
-        assert_eq!(
-            songs
-                .artist(&artist_id("Artist"))
-                .unwrap()
-                .unwrap()
-                .song_count,
-            2
-        );
+        let (album, tracks) = songs.album(&album_id("artist", "ALBUM")).unwrap();
+        assert_eq!(album.song_count, 2, "album names match ignoring case and spaces");
+        assert_eq!(tracks.len(), 2);
+        let (artist, albums, _) = songs.artist(&artist_id("Artist")).unwrap();
+        assert_eq!((artist.song_count, artist.album_count, albums.len()), (2, 1, 1));
         assert_eq!(songs.by_source_hash("s2").unwrap().unwrap().id, "b");
+    }
+
+    #[test]
+    fn search_ignores_case_and_accents_and_needs_every_word() {
+        let (_dir, songs) = open();
+        let mut a = song("a", "s1", "Lemonade");
+        a.artist = "Beyoncé".into();
+        a.title = "Formation".into();
+        songs.insert(&a).unwrap().unwrap();
+        songs.insert(&song("b", "s2", "Other")).unwrap().unwrap();
+        let find = |words: &[&str]| {
+            let filter = SongFilter {
+                search: words.iter().map(|w| fold(w)).collect(),
+                ..Default::default()
+            };
+            let page = songs.list(&filter, SongSort::Title, false, 0, 10);
+            page.items.iter().map(|v| v.song.id.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(find(&["BEYONCE"]), ["a"]);
+        assert_eq!(find(&["beyoncé", "formation"]), ["a"]);
+        assert_eq!(find(&["beyonce", "other"]), Vec::<String>::new());
+        assert_eq!(find(&["LEMONADE"]), ["a"]);
+    }
+
+    #[test]
+    fn listing_sorts_pages_and_counts() {
+        let (_dir, songs) = open();
+        for (i, title) in ["c", "a", "b", "e", "d"].iter().enumerate() {
+            let mut s = song(&format!("id{i}"), &format!("s{i}"), "Album");
+            s.title = title.to_string();
+            s.created_at = i as i64;
+            songs.insert(&s).unwrap().unwrap();
+        }
+        let titles = |sort, desc, offset, limit| {
+            let page = songs.list(&SongFilter::default(), sort, desc, offset, limit);
+            assert_eq!(page.total, 5);
+            page.items.iter().map(|v| v.song.title.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(titles(SongSort::Title, false, 0, 2), ["a", "b"]);
+        assert_eq!(titles(SongSort::Title, false, 4, 2), ["e"]);
+        assert_eq!(titles(SongSort::Title, true, 0, 2), ["e", "d"]);
+        assert_eq!(titles(SongSort::CreatedAt, true, 0, 1), ["d"]);
+        assert!(titles(SongSort::Title, false, 10, 2).is_empty());
+    }
+
+    #[test]
+    fn the_change_feed_names_what_changed_since_a_version() {
+        let (dir, songs) = open();
+        songs.insert(&song("a", "s1", "A")).unwrap().unwrap();
+        let v1 = songs.version();
+        songs.insert(&song("b", "s2", "A")).unwrap().unwrap();
+        let mut edited = songs.get("a").unwrap().unwrap();
+        edited.album = "B".into();
+        edited.album_id = album_id("Artist", "B");
+        songs.replace(&edited).unwrap();
+        let (_, v_del) = songs.remove("b").unwrap();
+        assert_eq!(songs.version(), v_del);
+        let changes = songs.changes_since(v1).unwrap();
+        assert!(!changes.reset);
+        assert_eq!(changes.version, v_del);
+        let ids: Vec<_> = changes.upserted.iter().map(|v| v.song.id.as_str()).collect();
+        assert_eq!(ids, ["a"]);
+        assert_eq!(changes.deleted, ["b"]);
+        assert!(songs.album(&album_id("Artist", "A")).is_none(), "empty album is gone");
+        assert_eq!(songs.album(&album_id("Artist", "B")).unwrap().0.song_count, 1);
+        assert!(songs.changes_since(v_del).unwrap().upserted.is_empty());
+        assert!(songs.changes_since(v_del + 5).unwrap().reset, "a future version reloads");
+        assert!(songs.by_source_hash("s2").unwrap().is_none(), "the source can come back");
+        songs.record_play("a").unwrap();
+        assert_eq!(songs.record_play("a").unwrap(), 2);
+        drop(songs);
+        let reopened = Songs::new(&Db::open(&dir.path().join("")).unwrap()).unwrap();
+        assert_eq!(reopened.version(), v_del, "the version survives a restart");
+        assert_eq!(reopened.view_of("a").unwrap().play_count, 2);
+        assert_eq!(reopened.get("a").unwrap().unwrap().album, "B");
     }
 }

@@ -270,7 +270,7 @@ impl Ingest {
                     &self.io,
                     LIBRARY_ROOM,
                     "song:added",
-                    &json!({ "song": song }),
+                    &json!({ "song": self.songs.view(song), "version": self.songs.version() }),
                 );
             }
             Outcome::Duplicate(song) => {

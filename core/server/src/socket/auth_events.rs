@@ -254,6 +254,8 @@ async fn delete_user(ctx: Ctx, p: UserRef) -> AppResult<Value> {
     }
     let user = ctx.app.users.delete(&p.user_id)?;
     disconnect_user(&ctx.app, &user.id, None, None);
+    // Their songs stay in the library (the family still listens); their queue and history go.
+    ctx.app.player.forget_user(&user.id)?;
     tracing::info!(username = %user.username, "user deleted");
     Ok(json!({ "userId": user.id }))
 }

@@ -5,6 +5,7 @@
 //! handler and acks one envelope. Anything else a client emits gets `invalid`.
 
 mod auth_events;
+mod library_events;
 mod upload_events;
 
 use std::future::Future;
@@ -122,6 +123,7 @@ async fn on_connect(app: App, socket: SocketRef, auth: Option<HandshakeAuth>) {
     );
     auth_events::register(&app, &socket);
     upload_events::register(&app, &socket);
+    library_events::register(&app, &socket);
     socket.on_fallback(|Event(event): Event, ack: AckSender| async move {
         let err = AppError::invalid(format!("unknown event '{event}'"));
         let _ = ack.send(&err.envelope());

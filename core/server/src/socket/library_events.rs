@@ -1,0 +1,536 @@
+//! `song:*` (browse, play, edit), `album:*`, `artist:*`, `library:*`, `player:*` and the
+//! per-user `user:getUploads` / `user:getStats` events.
+
+use std::collections::HashMap;
+
+use futures_util::FutureExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use socketioxide::extract::SocketRef;
+
+use super::auth_events::NoPayload;
+use super::{Access, Ctx, broadcast, on, user_room};
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+use crate::ingest::LIBRARY_ROOM;
+use crate::library::{
+    self, MAX_LIMIT, Metadata, PageOut, Paging, SongListRequest, check_can_edit, descending,
+    search_words,
+};
+use crate::player::Queue;
+use crate::songs::{Album, Artist, SongView, fold};
+
+pub fn register(app: &App, socket: &SocketRef) {
+    on(app, socket, "song:list", Access::User, |ctx, req: SongListRequest| async move {
+        library::list_songs(&ctx.app, req)
+    });
+    on(app, socket, "song:get", Access::User, song_get);
+    on(app, socket, "song:getMany", Access::User, song_get_many);
+    on(app, socket, "album:list", Access::User, album_list);
+    on(app, socket, "album:get", Access::User, album_get);
+    on(app, socket, "artist:list", Access::User, artist_list);
+    on(app, socket, "artist:get", Access::User, artist_get);
+    on(app, socket, "library:stats", Access::User, library_stats);
+    on(app, socket, "library:changes", Access::User, library_changes);
+    on(app, socket, "user:getUploads", Access::User, user_uploads);
+    on(app, socket, "user:getStats", Access::User, user_stats);
+    on(app, socket, "song:play", Access::User, song_play);
+    on(app, socket, "song:recordListen", Access::User, record_listen);
+    on(app, socket, "song:getListens", Access::User, get_listens);
+    on(app, socket, "song:update", Access::User, song_update);
+    on(app, socket, "song:updateMany", Access::User, song_update_many);
+    on(app, socket, "song:delete", Access::User, song_delete);
+    on(app, socket, "player:queue", Access::User, |ctx, _: NoPayload| async move {
+        Ok(ctx.app.player.queue(&ctx.user()?.id)?)
+    });
+    on(app, socket, "player:addToQueue", Access::User, queue_add);
+    on(app, socket, "player:removeFromQueue", Access::User, queue_remove);
+    on(app, socket, "player:moveInQueue", Access::User, queue_move);
+    on(app, socket, "player:clearQueue", Access::User, |ctx, _: NoPayload| async move {
+        edit_queue(&ctx, |q| {
+            q.clear();
+            Ok(())
+        })
+    });
+    on(app, socket, "player:status", Access::User, queue_status);
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SongRef {
+    song_id: String,
+}
+
+fn song_view(app: &App, id: &str) -> AppResult<SongView> {
+    app.songs.view_of(id).ok_or(AppError::NotFound("song"))
+}
+
+async fn song_get(ctx: Ctx, req: SongRef) -> AppResult<Value> {
+    Ok(json!({ "song": song_view(&ctx.app, &req.song_id)? }))
+}
+
+#[derive(Deserialize)]
+struct Ids {
+    ids: Vec<String>,
+}
+
+async fn song_get_many(ctx: Ctx, req: Ids) -> AppResult<Value> {
+    if req.ids.len() > MAX_LIMIT as usize {
+        return Err(AppError::invalid_field(
+            "ids",
+            format!("at most {MAX_LIMIT} ids per request"),
+        ));
+    }
+    let mut items = Vec::new();
+    let mut missing = Vec::new();
+    for (id, view) in req.ids.iter().zip(ctx.app.songs.views_of(&req.ids)) {
+        match view {
+            Some(view) => items.push(view),
+            None => missing.push(id),
+        }
+    }
+    Ok(json!({ "items": items, "missing": missing }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ListRequest {
+    search: Option<String>,
+    artist_id: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    page: Option<u64>,
+    limit: Option<u64>,
+}
+
+async fn album_list(ctx: Ctx, req: ListRequest) -> AppResult<PageOut<Album>> {
+    let paging = Paging::new(req.page, req.limit)?;
+    let words = search_words(req.search.as_deref())?;
+    let version = ctx.app.songs.version();
+    let mut albums = match &req.artist_id {
+        Some(id) => ctx
+            .app
+            .songs
+            .artist(id)
+            .map(|(_, albums, _)| albums)
+            .unwrap_or_default(),
+        None => ctx.app.songs.albums(),
+    };
+    albums.retain(|a| {
+        let text = fold(&format!("{}\n{}", a.name, a.artist));
+        words.iter().all(|w| text.contains(w.as_str()))
+    });
+    let sort = req.sort.as_deref().unwrap_or("name");
+    let key = |a: &Album| match sort {
+        "artist" => (fold(&a.artist), fold(&a.name), 0),
+        "year" => (String::new(), fold(&a.name), i64::from(a.year.unwrap_or(0))),
+        "createdAt" => (String::new(), String::new(), a.created_at),
+        _ => (fold(&a.name), fold(&a.artist), 0),
+    };
+    if !matches!(sort, "name" | "artist" | "year" | "createdAt") {
+        return Err(AppError::invalid_field(
+            "sort",
+            format!("sort albums by name, artist, year or createdAt, not '{sort}'"),
+        ));
+    }
+    let desc = descending(req.order.as_deref(), sort == "createdAt")?;
+    albums.sort_by_cached_key(|a| {
+        let (text, second, number) = key(a);
+        (number, text, second, a.id.clone())
+    });
+    if desc {
+        albums.reverse();
+    }
+    let (items, total) = paging.slice(albums);
+    Ok(PageOut::new(items, total, paging, version))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AlbumRef {
+    album_id: String,
+}
+
+async fn album_get(ctx: Ctx, req: AlbumRef) -> AppResult<Value> {
+    let (album, songs) = ctx
+        .app
+        .songs
+        .album(&req.album_id)
+        .ok_or(AppError::NotFound("album"))?;
+    Ok(json!({ "album": album, "songs": songs }))
+}
+
+async fn artist_list(ctx: Ctx, req: ListRequest) -> AppResult<PageOut<Artist>> {
+    let paging = Paging::new(req.page, req.limit)?;
+    let words = search_words(req.search.as_deref())?;
+    let version = ctx.app.songs.version();
+    let mut artists: Vec<(String, Artist)> = ctx
+        .app
+        .songs
+        .artists()
+        .into_iter()
+        .map(|a| (fold(&a.name), a))
+        .filter(|(name, _)| words.iter().all(|w| name.contains(w.as_str())))
+        .collect();
+    artists.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    let (items, total) = paging.slice(artists.into_iter().map(|(_, a)| a).collect());
+    Ok(PageOut::new(items, total, paging, version))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArtistRef {
+    artist_id: String,
+}
+
+async fn artist_get(ctx: Ctx, req: ArtistRef) -> AppResult<Value> {
+    let (artist, albums, songs) = ctx
+        .app
+        .songs
+        .artist(&req.artist_id)
+        .ok_or(AppError::NotFound("artist"))?;
+    Ok(json!({ "artist": artist, "albums": albums, "songs": songs }))
+}
+
+async fn library_stats(ctx: Ctx, _: NoPayload) -> AppResult<Value> {
+    let (songs, albums, artists, duration_ms, size_bytes, version) = ctx.app.songs.stats();
+    Ok(json!({
+        "songs": songs, "albums": albums, "artists": artists,
+        "durationMs": duration_ms, "sizeBytes": size_bytes, "version": version,
+    }))
+}
+
+#[derive(Deserialize)]
+struct Since {
+    since: u64,
+}
+
+async fn library_changes(ctx: Ctx, req: Since) -> AppResult<Value> {
+    let c = ctx.app.songs.changes_since(req.since)?;
+    Ok(json!({
+        "version": c.version, "upserted": c.upserted, "deleted": c.deleted, "reset": c.reset,
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct UserPaged {
+    user_id: Option<String>,
+    page: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// The user a per-user request is about: the caller, or (for admins) anyone.
+fn subject(ctx: &Ctx, user_id: Option<&str>) -> AppResult<String> {
+    let me = ctx.user()?;
+    match user_id {
+        None => Ok(me.id.clone()),
+        Some(id) if id == me.id => Ok(me.id.clone()),
+        Some(id) if me.is_admin => Ok(ctx.app.users.require(id)?.id),
+        Some(_) => Err(AppError::Forbidden(
+            "only administrators see other users' uploads and stats".into(),
+        )),
+    }
+}
+
+async fn user_uploads(ctx: Ctx, req: UserPaged) -> AppResult<PageOut<SongView>> {
+    let uploader = subject(&ctx, req.user_id.as_deref())?;
+    let request: SongListRequest = serde_json::from_value(json!({
+        "filters": { "uploader": uploader },
+        "sort": "createdAt", "order": "desc", "page": req.page, "limit": req.limit,
+    }))
+    .map_err(AppError::internal)?;
+    library::list_songs(&ctx.app, request)
+}
+
+async fn user_stats(ctx: Ctx, req: UserPaged) -> AppResult<Value> {
+    let user_id = subject(&ctx, req.user_id.as_deref())?;
+    let app = &ctx.app;
+    let uploads = app
+        .songs
+        .list(
+            &crate::songs::SongFilter {
+                uploader: Some(user_id.clone()),
+                ..Default::default()
+            },
+            crate::songs::SongSort::CreatedAt,
+            true,
+            0,
+            0,
+        )
+        .total;
+    let (mut total_plays, mut total_ms) = (0u64, 0u64);
+    let mut per_song: HashMap<String, u64> = HashMap::new();
+    let mut recent = Vec::new();
+    for listen in app.player.listens(&user_id) {
+        let listen = listen?;
+        total_plays += 1;
+        total_ms += listen.played_ms;
+        *per_song.entry(listen.song_id.clone()).or_default() += 1;
+        if recent.len() < 20
+            && let Some(song) = app.songs.view_of(&listen.song_id)
+        {
+            recent.push(json!({ "song": song, "playedAt": listen.played_at }));
+        }
+    }
+    let mut per_artist: HashMap<String, u64> = HashMap::new();
+    let mut top_songs: Vec<(u64, SongView)> = Vec::new();
+    for (id, plays) in per_song {
+        if let Some(song) = app.songs.view_of(&id) {
+            *per_artist.entry(song.song.artist.clone()).or_default() += plays;
+            top_songs.push((plays, song));
+        }
+    }
+    top_songs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.song.title.cmp(&b.1.song.title)));
+    let mut top_artists: Vec<(String, u64)> = per_artist.into_iter().collect();
+    top_artists.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(json!({
+        "uploads": uploads,
+        "totalPlays": total_plays,
+        "totalListeningMs": total_ms,
+        "topSongs": top_songs.into_iter().take(10)
+            .map(|(plays, song)| json!({ "song": song, "plays": plays })).collect::<Vec<_>>(),
+        "topArtists": top_artists.into_iter().take(10)
+            .map(|(artist, plays)| json!({ "artist": artist, "plays": plays })).collect::<Vec<_>>(),
+        "recent": recent,
+    }))
+}
+
+async fn song_play(ctx: Ctx, req: SongRef) -> AppResult<library::PlayUrl> {
+    let song = ctx
+        .app
+        .songs
+        .get(&req.song_id)?
+        .ok_or(AppError::NotFound("song"))?;
+    library::play_url(&ctx.app, &song).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListenReq {
+    song_id: String,
+    #[serde(default)]
+    played_ms: Option<u64>,
+}
+
+async fn record_listen(ctx: Ctx, req: ListenReq) -> AppResult<Value> {
+    let user = ctx.user()?;
+    let song = song_view(&ctx.app, &req.song_id)?;
+    // A listen can't be longer than the song (a client bug or a lie either way).
+    let played_ms = req
+        .played_ms
+        .unwrap_or(song.song.duration_ms)
+        .min(song.song.duration_ms);
+    let play_count = ctx.app.songs.record_play(&req.song_id)?;
+    ctx.app
+        .player
+        .record_listen(&user.id, &req.song_id, played_ms)?;
+    Ok(json!({ "playCount": play_count }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Paged {
+    page: Option<u64>,
+    limit: Option<u64>,
+}
+
+async fn get_listens(ctx: Ctx, req: Paged) -> AppResult<PageOut<Value>> {
+    let paging = Paging::new(req.page, req.limit)?;
+    let user = ctx.user()?;
+    let mut all = Vec::new();
+    for listen in ctx.app.player.listens(&user.id) {
+        let listen = listen?;
+        if let Some(song) = ctx.app.songs.view_of(&listen.song_id) {
+            all.push(json!({
+                "song": song, "playedAt": listen.played_at, "playedMs": listen.played_ms,
+            }));
+        }
+    }
+    let (items, total) = paging.slice(all);
+    Ok(PageOut::new(items, total, paging, ctx.app.songs.version()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateReq {
+    song_id: String,
+    metadata: Metadata,
+}
+
+fn announce_update(app: &App, song: SongView, version: u64) {
+    broadcast(
+        &app.io,
+        LIBRARY_ROOM,
+        "song:updated",
+        &json!({ "song": song, "version": version }),
+    );
+}
+
+async fn song_update(ctx: Ctx, req: UpdateReq) -> AppResult<Value> {
+    let user = ctx.user()?;
+    let song = ctx
+        .app
+        .songs
+        .get(&req.song_id)?
+        .ok_or(AppError::NotFound("song"))?;
+    check_can_edit(user, &song)?;
+    let edited = req.metadata.apply(&song)?;
+    let version = ctx.app.songs.replace(&edited)?;
+    let view = ctx.app.songs.view(&edited);
+    announce_update(&ctx.app, view.clone(), version);
+    Ok(json!({ "song": view }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateManyReq {
+    song_ids: Vec<String>,
+    metadata: Metadata,
+}
+
+async fn song_update_many(ctx: Ctx, req: UpdateManyReq) -> AppResult<Value> {
+    let user = ctx.user()?;
+    if req.song_ids.is_empty() || req.song_ids.len() > MAX_LIMIT as usize {
+        return Err(AppError::invalid_field(
+            "songIds",
+            format!("1 to {MAX_LIMIT} songs per request"),
+        ));
+    }
+    // Check and validate everything first: all or nothing.
+    let mut edited = Vec::new();
+    for id in &req.song_ids {
+        let song = ctx.app.songs.get(id)?.ok_or(AppError::NotFound("song"))?;
+        check_can_edit(user, &song)?;
+        edited.push(req.metadata.apply(&song)?);
+    }
+    let mut items = Vec::new();
+    for song in edited {
+        let version = ctx.app.songs.replace(&song)?;
+        let view = ctx.app.songs.view(&song);
+        announce_update(&ctx.app, view.clone(), version);
+        items.push(view);
+    }
+    Ok(json!({ "items": items }))
+}
+
+async fn song_delete(ctx: Ctx, req: SongRef) -> AppResult<Value> {
+    let user = ctx.user()?;
+    let song = ctx
+        .app
+        .songs
+        .get(&req.song_id)?
+        .ok_or(AppError::NotFound("song"))?;
+    check_can_edit(user, &song)?;
+    let (song, version) = ctx.app.songs.remove(&song.id)?;
+    library::delete_blobs(&ctx.app, &song).await;
+    tracing::info!(id = %song.id, title = %song.title, by = %user.username, "song deleted");
+    broadcast(
+        &ctx.app.io,
+        LIBRARY_ROOM,
+        "song:deleted",
+        &json!({ "songId": song.id, "version": version }),
+    );
+    Ok(json!({ "songId": song.id }))
+}
+
+/// Changes the caller's queue and tells their other sessions.
+fn edit_queue(ctx: &Ctx, edit: impl FnOnce(&mut Queue) -> AppResult<()>) -> AppResult<Queue> {
+    let user = ctx.user()?;
+    let queue = ctx.app.player.edit_queue(&user.id, edit)?;
+    #[derive(Serialize)]
+    struct Pushed<'a> {
+        queue: &'a Queue,
+    }
+    let sent = ctx
+        .socket
+        .to(user_room(&user.id))
+        .emit("player:queueUpdated", &Pushed { queue: &queue })
+        .now_or_never();
+    if !matches!(sent, Some(Ok(()))) {
+        tracing::warn!("pushing a queue update did not complete");
+    }
+    Ok(queue)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueAdd {
+    song_ids: Vec<String>,
+    position: Option<usize>,
+}
+
+async fn queue_add(ctx: Ctx, req: QueueAdd) -> AppResult<Queue> {
+    if let Some(missing) = req
+        .song_ids
+        .iter()
+        .find(|id| ctx.app.songs.view_of(id).is_none())
+    {
+        return Err(AppError::invalid_field(
+            "songIds",
+            format!("no song with id '{missing}'"),
+        ));
+    }
+    edit_queue(&ctx, |q| q.add(req.song_ids, req.position))
+}
+
+#[derive(Deserialize)]
+struct QueueRemove {
+    indexes: Vec<usize>,
+}
+
+async fn queue_remove(ctx: Ctx, req: QueueRemove) -> AppResult<Queue> {
+    edit_queue(&ctx, |q| q.remove(req.indexes))
+}
+
+#[derive(Deserialize)]
+struct QueueMove {
+    from: usize,
+    to: usize,
+}
+
+async fn queue_move(ctx: Ctx, req: QueueMove) -> AppResult<Queue> {
+    edit_queue(&ctx, |q| q.move_item(req.from, req.to))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct QueueStatus {
+    /// Absent: unchanged; `null`: nothing current; a number: that index.
+    current: Option<Value>,
+    position_ms: Option<u64>,
+    playing: Option<bool>,
+}
+
+async fn queue_status(ctx: Ctx, req: QueueStatus) -> AppResult<Queue> {
+    if req.current.is_none() && req.position_ms.is_none() && req.playing.is_none() {
+        return Ok(ctx.app.player.queue(&ctx.user()?.id)?);
+    }
+    edit_queue(&ctx, |q| {
+        match &req.current {
+            None => {}
+            Some(Value::Null) => q.current = None,
+            Some(v) => match v.as_u64().and_then(|i| usize::try_from(i).ok()) {
+                Some(i) if i < q.song_ids.len() => {
+                    if q.current != Some(i) {
+                        q.position_ms = 0;
+                    }
+                    q.current = Some(i);
+                }
+                _ => {
+                    return Err(AppError::invalid_field(
+                        "current",
+                        "current is an index into the queue or null",
+                    ));
+                }
+            },
+        }
+        if let Some(pos) = req.position_ms {
+            q.position_ms = pos;
+        }
+        if let Some(playing) = req.playing {
+            q.playing = playing && q.current.is_some();
+        }
+        Ok(())
+    })
+}
