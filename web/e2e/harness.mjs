@@ -3,7 +3,7 @@
 //
 // Where the UI comes from (one switch):
 //   E2E_UI=proxy  (default) web/dist served by e2e/static-proxy.mjs with the server's CSP,
-//                 proxying /socket.io and /api to chillfi
+//                 proxying everything else (/socket.io, /api, /stream, /art, /s/) to chillfi
 //   E2E_UI=server the UI embedded in chillfi itself (once core/server embeds web/dist)
 // Env names never start with CHILLFI_ (the server reads those as configuration).
 import { execFileSync, spawn } from 'node:child_process';
@@ -202,15 +202,82 @@ export async function missingEvents(events) {
   }
 }
 
-/** A short tagged FLAC made with the ffmpeg CLI. */
-export function makeFlac(dir, { title, artist, album = 'E2E Sessions', seconds = 12, freq = 440 }) {
-  const file = path.join(dir, `${title.replace(/[^a-z0-9]+/gi, '-')}.flac`);
-  execFileSync('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', `sine=frequency=${freq}:duration=${seconds}`,
-    '-ac', '2', '-ar', '44100',
-    '-metadata', `title=${title}`, '-metadata', `artist=${artist}`, '-metadata', `album=${album}`,
-    file,
-  ]);
+/** A square PNG of one colour (cover art), made with the ffmpeg CLI. */
+export function makeCover(dir, color) {
+  const file = path.join(dir, `cover-${color.replace(/[^a-z0-9]+/gi, '')}.png`);
+  if (!fs.existsSync(file)) {
+    execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `color=c=${color}:s=320x320`, '-frames:v', '1', file]);
+  }
   return file;
+}
+
+/**
+ * A short tagged FLAC made with the ffmpeg CLI: a sine of `freq` Hz, optionally with an embedded
+ * front cover (`cover`: a PNG path).
+ */
+export function makeFlac(dir, { title, artist, album = 'E2E Sessions', seconds = 12, freq = 440, track, year, genre, cover }) {
+  const file = path.join(dir, `${title.replace(/[^a-z0-9]+/gi, '-')}.flac`);
+  const args = ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `sine=frequency=${freq}:duration=${seconds}`];
+  if (cover) args.push('-i', cover, '-map', '0:a', '-map', '1:v', '-c:v', 'copy', '-disposition:v', 'attached_pic');
+  args.push('-ac', '2', '-ar', '44100');
+  const tags = { title, artist, album, track, date: year, genre };
+  for (const [k, v] of Object.entries(tags)) if (v != null) args.push('-metadata', `${k}=${v}`);
+  args.push(file);
+  execFileSync('ffmpeg', args);
+  return file;
+}
+
+/** A signed-in socket.io-client socket (the official client, like the browser uses). */
+export async function apiSocket(stack, user) {
+  const { io } = await import('socket.io-client');
+  const socket = io(stack.apiUrl, { transports: ['websocket'], reconnection: false, forceNew: true });
+  await new Promise((res, rej) => {
+    socket.once('connect', res);
+    socket.once('connect_error', rej);
+  });
+  const call = async (event, payload = {}, timeout = 20000) => {
+    const r = await socket.timeout(timeout).emitWithAck(event, payload);
+    if (!r?.ok) throw new Error(`${event}: ${r?.error?.code} ${r?.error?.message} ${r?.error?.field ?? ''}`);
+    return r.data;
+  };
+  await call('auth:login', { username: user.name, password: user.password });
+  return { socket, call, close: () => socket.close() };
+}
+
+/**
+ * Uploads files through the socket API (docs/protocol.md "Uploads"): init, 1 MiB chunks acked
+ * one by one, then waits for every song:uploadResult. Returns the results in file order.
+ */
+export async function uploadViaSocket(stack, user, files) {
+  const s = await apiSocket(stack, user);
+  try {
+    const results = new Map();
+    let wake = () => {};
+    s.socket.on('song:uploadResult', (r) => {
+      results.set(r.fileId, r);
+      wake();
+    });
+    const bufs = files.map((f) => fs.readFileSync(f));
+    const st = await s.call('song:uploadInit', { files: files.map((f, i) => ({ name: path.basename(f), size: bufs[i].length })) });
+    for (const [i, f] of st.files.entries()) {
+      for (let k = 0; k < f.chunks; k++) {
+        const data = bufs[i].subarray(k * st.chunkSize, (k + 1) * st.chunkSize);
+        await s.call('song:uploadChunk', { uploadId: st.uploadId, fileId: f.fileId, index: k, data });
+      }
+    }
+    const deadline = Date.now() + 120000;
+    while (st.files.some((f) => !results.has(f.fileId))) {
+      if (Date.now() > deadline) throw new Error(`upload results missing:\n${stack.logs()}`);
+      await new Promise((r) => {
+        wake = r;
+        setTimeout(r, 1000);
+      });
+    }
+    const out = st.files.map((f) => results.get(f.fileId));
+    const bad = out.filter((r) => r.status !== 'added' && r.status !== 'duplicate');
+    if (bad.length) throw new Error(`uploads failed: ${JSON.stringify(bad)}`);
+    return out;
+  } finally {
+    s.close();
+  }
 }

@@ -1,5 +1,6 @@
 // A tiny stand-in for the server's embedded UI: serves web/dist with the server's CSP and
-// proxies /socket.io (long-polling and WebSocket) and /api to a running chillfi.
+// proxies everything else (/socket.io long-polling and WebSocket, /api, /stream, /art, share
+// pages under /s/) to a running chillfi.
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -23,7 +24,11 @@ export function startStaticProxy({ distDir, target }) {
   const t = new URL(target);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
-    if (url.pathname.startsWith('/socket.io/') || url.pathname.startsWith('/api/')) {
+    let rel = decodeURIComponent(url.pathname);
+    if (rel === '/' || rel === '/index.html') rel = '/index.html';
+    const file = path.join(distDir, path.normalize(rel).replace(/^(\.\.[/\\])+/, ''));
+    const isUiFile = file.startsWith(distDir) && fs.existsSync(file) && !fs.statSync(file).isDirectory();
+    if (!isUiFile || url.pathname.startsWith('/socket.io/') || url.pathname.startsWith('/api/')) {
       const up = http.request(
         { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } },
         (r) => {
@@ -36,14 +41,6 @@ export function startStaticProxy({ distDir, target }) {
         res.end();
       });
       req.pipe(up);
-      return;
-    }
-    let rel = decodeURIComponent(url.pathname);
-    if (rel === '/' || rel === '/index.html') rel = '/index.html';
-    const file = path.join(distDir, path.normalize(rel).replace(/^(\.\.[/\\])+/, ''));
-    if (!file.startsWith(distDir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('not found');
       return;
     }
     const immutable = rel.startsWith('/assets/');

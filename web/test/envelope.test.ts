@@ -52,6 +52,11 @@ describe('helpers', () => {
     expect(fieldErrors(e, ['displayName', 'bio'])).toEqual({ fields: { displayName: e.message } });
     expect(fieldErrors(e, ['bio'])).toEqual({ form: e.message, fields: {} });
   });
+  it('puts a nested field (song:update metadata.year) on the form field', () => {
+    const e = new ApiError('invalid', 'a year is 1000 to 9999', { field: 'metadata.year' });
+    expect(fieldErrors(e, ['title', 'year'])).toEqual({ fields: { year: e.message } });
+    expect(fieldErrors(e, ['title'])).toEqual({ form: e.message, fields: {} });
+  });
   it('recognises unknown events', () => {
     expect(isUnknownEvent(new ApiError('invalid', "unknown event 'song:list'"))).toBe(true);
     expect(isUnknownEvent(new ApiError('invalid', 'bad title'))).toBe(false);

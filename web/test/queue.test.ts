@@ -95,3 +95,35 @@ describe('queue', () => {
     expect(s.unshuffled!.map((i) => i.songId)).toEqual(['a', 'b', 'c', 'd']);
   });
 });
+
+describe('queue adopted from the server', () => {
+  it('keeps uids of items that stay in place and takes the current index', () => {
+    const s = Q.playList(Q.emptyQueue(), ['a', 'b', 'c'], 0, { uid });
+    const t = Q.adopt(s, ['a', 'x', 'c', 'd'], 2, uid);
+    expect(ids(t)).toEqual(['a', 'x', 'c', 'd']);
+    expect(t.items[0].uid).toBe(s.items[0].uid);
+    expect(t.items[2].uid).toBe(s.items[2].uid);
+    expect(t.items[1].uid).not.toBe(s.items[1].uid);
+    expect(Q.current(t)!.songId).toBe('c');
+  });
+
+  it('an empty or out-of-range current falls back sensibly', () => {
+    expect(Q.adopt(Q.emptyQueue(), [], null).index).toBe(-1);
+    expect(Q.adopt(Q.emptyQueue(), ['a', 'b'], null).index).toBe(0);
+    expect(Q.adopt(Q.emptyQueue(), ['a', 'b'], 9).index).toBe(0);
+  });
+
+  it('drops the unshuffled order (the server keeps one order)', () => {
+    const s = Q.setShuffle(Q.playList(Q.emptyQueue(), ['a', 'b', 'c', 'd'], 0, { uid }), true, seeded(3));
+    expect(s.unshuffled).not.toBeNull();
+    expect(Q.adopt(s, ids(s), 0).unshuffled).toBeNull();
+  });
+
+  it('sameAs compares songs, order and current', () => {
+    const s = Q.playList(Q.emptyQueue(), ['a', 'b'], 1, { uid });
+    expect(Q.sameAs(s, ['a', 'b'], 1)).toBe(true);
+    expect(Q.sameAs(s, ['a', 'b'], 0)).toBe(false);
+    expect(Q.sameAs(s, ['b', 'a'], 1)).toBe(false);
+    expect(Q.sameAs(Q.emptyQueue(), [], null)).toBe(true);
+  });
+});

@@ -177,20 +177,40 @@ pub struct SongFilter {
     pub search: Vec<String>,
 }
 
-impl SongFilter {
+/// A filter made ready for a scan over the whole library.
+struct Matcher<'a> {
+    filter: &'a SongFilter,
+    artist: Option<String>,
+    album: Option<String>,
+    genre: Option<String>,
+    words: Vec<memchr::memmem::Finder<'a>>,
+}
+
+impl<'a> Matcher<'a> {
+    fn new(filter: &'a SongFilter) -> Self {
+        let lower = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
+        Self {
+            artist: lower(&filter.artist),
+            album: lower(&filter.album),
+            genre: lower(&filter.genre),
+            words: filter.search.iter().map(|w| memchr::memmem::Finder::new(w.as_bytes())).collect(),
+            filter,
+        }
+    }
+
     fn matches(&self, e: &Entry) -> bool {
-        let s = &e.song;
+        let (s, f) = (&e.song, self.filter);
         let same = |want: &Option<String>, have: &str| {
-            want.as_ref().is_none_or(|w| w.to_lowercase() == have.to_lowercase())
+            want.as_ref().is_none_or(|w| *w == have.to_lowercase())
         };
-        same(&self.artist, &s.artist)
+        f.album_id.as_ref().is_none_or(|id| *id == s.album_id)
+            && f.artist_id.as_ref().is_none_or(|id| *id == s.artist_id)
+            && f.uploader.as_ref().is_none_or(|id| *id == s.uploader_id)
+            && f.year.is_none_or(|y| s.year == Some(y))
+            && self.words.iter().all(|w| w.find(e.folded.as_bytes()).is_some())
+            && same(&self.artist, &s.artist)
             && same(&self.album, &s.album)
             && same(&self.genre, &s.genre)
-            && self.album_id.as_ref().is_none_or(|id| *id == s.album_id)
-            && self.artist_id.as_ref().is_none_or(|id| *id == s.artist_id)
-            && self.uploader.as_ref().is_none_or(|id| *id == s.uploader_id)
-            && self.year.is_none_or(|y| s.year == Some(y))
-            && self.search.iter().all(|w| e.folded.contains(w.as_str()))
     }
 }
 
@@ -499,10 +519,11 @@ impl Songs {
         limit: usize,
     ) -> Page<SongView> {
         let order = self.write().order(sort);
+        let matcher = Matcher::new(filter);
         let mut total = 0;
         let mut items = Vec::new();
         let mut visit = |e: &Arc<Entry>| {
-            if filter.matches(e) {
+            if matcher.matches(e) {
                 if total >= offset && items.len() < limit {
                     items.push(e.view());
                 }
@@ -620,13 +641,20 @@ impl Songs {
     }
 
     fn trim_changes(&self) -> AppResult<()> {
-        if self.changes.len() <= CHANGES_KEPT + 1000 {
+        // sled's len() walks the tree; versions tell the span without that.
+        let (version, oldest) = {
+            let index = self.read();
+            (index.version, index.oldest_kept)
+        };
+        if version.saturating_sub(oldest) < (CHANGES_KEPT + 1000) as u64 {
             return Ok(());
         }
-        while self.changes.len() > CHANGES_KEPT {
-            if self.changes.pop_min()?.is_none() {
+        let keep_from = version.saturating_sub(CHANGES_KEPT as u64);
+        while let Some((key, _)) = self.changes.first()? {
+            if version_key(&key) >= keep_from {
                 break;
             }
+            self.changes.remove(key)?;
         }
         let oldest = self.changes.first()?.map(|(k, _)| version_key(&k)).unwrap_or(0);
         self.write().oldest_kept = oldest;

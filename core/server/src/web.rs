@@ -5,7 +5,9 @@
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, handler};
 
 #[derive(rust_embed::RustEmbed)]
-#[folder = "$CARGO_MANIFEST_DIR/../../web/dist"]
+// Relative to this crate's manifest (rust-embed does not expand $CARGO_MANIFEST_DIR without a
+// feature, and `allow_missing` would hide the mistake).
+#[folder = "../../web/dist"]
 #[allow_missing = true]
 struct WebDist;
 
@@ -26,6 +28,10 @@ fn asset(path: &str, cache: &'static str) -> Option<Response> {
 
 #[handler]
 pub async fn index() -> Response {
+    index_page()
+}
+
+fn index_page() -> Response {
     asset("index.html", "no-cache").unwrap_or_else(|| {
         Response::builder()
             .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
@@ -38,6 +44,10 @@ pub async fn index() -> Response {
 #[handler]
 pub async fn static_file(req: &Request) -> Response {
     let path = req.uri().path().trim_start_matches('/');
+    // poem routes `/` to the catch-all too.
+    if path.is_empty() {
+        return index_page();
+    }
     // rust-embed only knows the files it embedded; `..` or absolute paths simply match nothing.
     let cache = if path.starts_with("assets/") {
         "public, max-age=31536000, immutable"

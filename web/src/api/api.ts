@@ -1,20 +1,26 @@
 // Typed requests over Socket.IO acks. Every request resolves with `data` or throws an ApiError.
 import type {
   Album,
+  AlbumListQuery,
   Artist,
+  ArtistListQuery,
   Health,
   LibraryChanges,
-  ListQuery,
+  LibraryStats,
+  Listen,
   Page,
   PlayGrant,
   Playlist,
+  PlaylistMember,
   Plugin,
   ServerInfo,
+  ServerQueue,
   Share,
+  ShareInfo,
   ShareKind,
   Song,
   SongListQuery,
-  SongPatch,
+  SongMetadata,
   TokenGrant,
   UploadChunkAck,
   UploadFileSpec,
@@ -48,16 +54,29 @@ export interface Requests {
   'user:update': [{ displayName?: string; bio?: string }, { user: User }];
   'user:getStats': [{ userId?: string } | undefined, UserStats];
 
-  // library (being built on the server)
+  // library (docs/protocol.md "The library", "Playback", "Editing")
   'song:list': [SongListQuery, Page<Song>];
   'song:get': [{ songId: string }, { song: Song }];
-  'song:update': [{ songId: string; patch: SongPatch }, { song: Song }];
+  'song:getMany': [{ ids: string[] }, { items: Song[]; missing: string[] }];
+  'song:update': [{ songId: string; metadata: SongMetadata }, { song: Song }];
+  'song:updateMany': [{ songIds: string[]; metadata: SongMetadata }, { items: Song[] }];
   'song:delete': [{ songId: string }, { songId: string }];
-  'album:list': [ListQuery, Page<Album>];
+  'album:list': [AlbumListQuery, Page<Album>];
   'album:get': [{ albumId: string }, { album: Album; songs: Song[] }];
-  'artist:list': [ListQuery, Page<Artist>];
+  'artist:list': [ArtistListQuery, Page<Artist>];
+  'artist:get': [{ artistId: string }, { artist: Artist; albums: Album[]; songs: Song[] }];
+  'library:stats': [Empty | undefined, LibraryStats];
   'library:changes': [{ since: number }, LibraryChanges];
+  'user:getUploads': [{ userId?: string; page?: number; limit?: number }, Page<Song>];
   'song:play': [{ songId: string }, PlayGrant];
+  'song:recordListen': [{ songId: string; playedMs?: number }, { playCount: number }];
+  'song:getListens': [{ page?: number; limit?: number }, Page<Listen>];
+  'player:queue': [Empty | undefined, ServerQueue];
+  'player:addToQueue': [{ songIds: string[]; position?: number }, ServerQueue];
+  'player:removeFromQueue': [{ indexes: number[] }, ServerQueue];
+  'player:moveInQueue': [{ from: number; to: number }, ServerQueue];
+  'player:clearQueue': [Empty | undefined, ServerQueue];
+  'player:status': [{ current?: number | null; positionMs?: number; playing?: boolean }, ServerQueue];
 
   // upload
   'song:uploadInit': [{ files: UploadFileSpec[]; chunkSize?: number }, UploadStatus];
@@ -68,16 +87,16 @@ export interface Requests {
   // playlists & sharing
   'playlist:list': [Empty | undefined, { items: Playlist[] }];
   'playlist:get': [{ playlistId: string }, { playlist: Playlist; songs: Song[] }];
-  'playlist:create': [{ name: string; isPublic?: boolean; songIds?: string[] }, { playlist: Playlist }];
-  'playlist:update': [{ playlistId: string; name?: string; isPublic?: boolean }, { playlist: Playlist }];
+  'playlist:create': [{ name: string; description?: string; isPublic?: boolean; songIds?: string[] }, { playlist: Playlist }];
+  'playlist:update': [{ playlistId: string; name?: string; description?: string; isPublic?: boolean }, { playlist: Playlist }];
   'playlist:delete': [{ playlistId: string }, { playlistId: string }];
-  'playlist:addSongs': [{ playlistId: string; songIds: string[] }, { playlist: Playlist }];
+  'playlist:addSongs': [{ playlistId: string; songIds: string[]; position?: number }, { playlist: Playlist }];
   'playlist:removeSongs': [{ playlistId: string; indexes: number[] }, { playlist: Playlist }];
   'playlist:reorder': [{ playlistId: string; songIds: string[] }, { playlist: Playlist }];
   'playlist:shareWith': [{ playlistId: string; usernames: string[] }, { playlist: Playlist }];
   'share:create': [{ kind: ShareKind; id: string; expiresAt?: number; maxPlays?: number }, Share];
-  'share:list': [{ kind?: ShareKind; id?: string } | undefined, { items: Share[] }];
-  'share:revoke': [{ token: string }, { token: string }];
+  'share:list': [{ kind?: ShareKind; id?: string } | undefined, { items: ShareInfo[] }];
+  'share:revoke': [{ shareId: string }, { shareId: string }];
 
   // plugins
   'plugin:list': [Empty | undefined, { items: Plugin[] }];
@@ -90,13 +109,15 @@ export interface Pushes {
   'auth:session': { user: User | null; reason: null | 'invalid_token' };
   'auth:tokenRefresh': { token: string; expiresAt: number };
   'auth:revoked': Record<string, never>;
-  'song:added': { song: Song; seq?: number };
-  'song:updated': { song: Song; seq?: number };
-  'song:deleted': { songId: string; seq?: number };
+  'song:added': { song: Song; version: number };
+  'song:updated': { song: Song; version: number };
+  'song:deleted': { songId: string; version: number };
+  'player:queueUpdated': { queue: ServerQueue };
   'song:uploadProgress': UploadProgress;
   'song:uploadResult': UploadResult;
   'playlist:updated': { playlist: Playlist };
   'playlist:deleted': { playlistId: string };
+  'playlist:shared': { playlist: Playlist; by: PlaylistMember | string | null };
   'user:updated': { user: User };
 }
 

@@ -132,6 +132,9 @@ export function userMessage(e: ApiError): string {
 export function fieldErrors(e: unknown, fields: readonly string[]): { form?: string; fields: Record<string, string> } {
   if (!(e instanceof ApiError)) return { form: e instanceof Error ? e.message : String(e), fields: {} };
   if (e.field && fields.includes(e.field)) return { fields: { [e.field]: e.userMessage } };
+  // A nested field (`metadata.year`) lands on the form's `year`.
+  const leaf = e.field?.replace(/^[A-Za-z]+\./, '');
+  if (leaf && fields.includes(leaf)) return { fields: { [leaf]: e.userMessage } };
   return { form: e.userMessage, fields: {} };
 }
 

@@ -1,5 +1,5 @@
-// Payload shapes. Auth/user/profile match docs/protocol.md; the rest are the shapes this client
-// assumes for events the server is adding (listed in web/README.md). Times are Unix seconds.
+// Payload shapes, as docs/protocol.md defines them (playlists and share links as agreed with the
+// server side while that section is written). Times are Unix seconds.
 
 export interface User {
   id: string;
@@ -37,30 +37,52 @@ export interface Song {
   artist: string;
   album: string;
   albumArtist: string;
-  albumId?: string;
   track: number | null;
+  trackTotal?: number | null;
   disc: number | null;
+  discTotal?: number | null;
   year: number | null;
   genre: string;
   durationMs: number;
   bitrate: number | null;
-  format?: string;
-  coverUrl?: string | null;
+  sampleRate?: number | null;
+  channels?: number | null;
+  sourceHash?: string;
+  hash?: string;
+  sizeBytes?: number;
+  coverKey?: string | null;
+  /** A same-origin `/art/...` URL or null. */
+  coverUrl: string | null;
+  albumId: string;
+  artistId: string;
   uploaderId: string;
-  plays?: number;
+  originalName?: string;
+  conversion?: unknown;
+  playCount: number;
   createdAt: number;
-  updatedAt?: number;
+  updatedAt: number;
 }
 
-/** The editable tag fields of a song (song:update's `patch`). */
-export type SongPatch = Partial<Pick<Song, 'title' | 'artist' | 'album' | 'albumArtist' | 'track' | 'disc' | 'year' | 'genre'>>;
+/** The editable tags of a song: song:update's `metadata` (and an upload's `metadata`). */
+export interface SongMetadata {
+  title?: string;
+  artist?: string;
+  album?: string;
+  albumArtist?: string;
+  genre?: string;
+  year?: number | null;
+  track?: number | null;
+  trackTotal?: number | null;
+  disc?: number | null;
+  discTotal?: number | null;
+}
 
 export interface Album {
   id: string;
-  title: string;
+  name: string;
   artist: string;
   year: number | null;
-  coverUrl?: string | null;
+  coverUrl: string | null;
   songCount: number;
   durationMs: number;
 }
@@ -72,35 +94,68 @@ export interface Artist {
   songCount: number;
 }
 
+/** Every list answer: `page` counts from 1; `version` is the library's change counter then. */
 export interface Page<T> {
   items: T[];
-  nextCursor: string | null;
-  total?: number;
-  /** song:list: the library change-feed sequence this answer reflects (for library:changes). */
-  cursor?: number;
+  total: number;
+  page: number;
+  limit: number;
+  version: number;
 }
 
-export type SongSort = 'recent' | 'title' | 'artist' | 'album';
+export type SongSort = 'title' | 'artist' | 'album' | 'year' | 'createdAt' | 'durationMs' | 'playCount';
+export type SortOrder = 'asc' | 'desc';
 
-export interface ListQuery {
-  query?: string;
-  cursor?: string | null;
+export interface SongFilters {
+  artist?: string;
+  album?: string;
+  albumId?: string;
+  artistId?: string;
+  genre?: string;
+  year?: number;
+  uploader?: string;
+  search?: string;
+}
+
+export interface SongListQuery {
+  filters?: SongFilters;
+  sort?: SongSort;
+  order?: SortOrder;
+  page?: number;
   limit?: number;
 }
 
-export interface SongListQuery extends ListQuery {
-  sort?: SongSort;
-  albumId?: string;
+export interface AlbumListQuery {
+  search?: string;
   artistId?: string;
+  sort?: 'name' | 'artist' | 'year' | 'createdAt';
+  order?: SortOrder;
+  page?: number;
+  limit?: number;
 }
 
-/** library:changes {since} -> everything that changed after `since` (a server sequence number). */
+export interface ArtistListQuery {
+  search?: string;
+  page?: number;
+  limit?: number;
+}
+
+/** library:changes {since} -> everything that changed after `since` (a library version). */
 export interface LibraryChanges {
-  cursor: number;
+  version: number;
   upserted: Song[];
   deleted: string[];
-  /** true: `since` is too old for the server's log; drop the cache and reload. */
-  reset?: boolean;
+  /** true: `since` is older than the server's history; drop the cache and reload. */
+  reset: boolean;
+}
+
+export interface LibraryStats {
+  songs: number;
+  albums: number;
+  artists: number;
+  durationMs: number;
+  sizeBytes: number;
+  version: number;
 }
 
 export interface PlayGrant {
@@ -109,13 +164,29 @@ export interface PlayGrant {
   song: Song;
 }
 
+/** The per-user queue shared by all of that user's sessions (player:*). */
+export interface ServerQueue {
+  songIds: string[];
+  /** An index into songIds, or null. */
+  current: number | null;
+  positionMs: number;
+  playing: boolean;
+  updatedAt: number;
+}
+
+export interface Listen {
+  song: Song;
+  playedAt: number;
+  playedMs: number;
+}
+
 // ---- upload ----
 
 export interface UploadFileSpec {
   name: string;
   size: number;
   sha256?: string;
-  metadata?: SongPatch;
+  metadata?: SongMetadata;
 }
 
 /** Client-side stages of a file, server stages (song:uploadProgress) and final states. */
@@ -198,8 +269,9 @@ export interface PlaylistMember {
 export interface Playlist {
   id: string;
   name: string;
+  description: string;
   ownerId: string;
-  ownerName?: string;
+  ownerName: string;
   isPublic: boolean;
   songIds: string[];
   songCount: number;
@@ -211,15 +283,22 @@ export interface Playlist {
 
 export type ShareKind = 'song' | 'album' | 'playlist';
 
-export interface Share {
-  token: string;
-  url: string;
+/** A share link as share:list lists it (no token or URL there). */
+export interface ShareInfo {
+  shareId: string;
   kind: ShareKind;
   id: string;
+  title: string;
   expiresAt: number | null;
   maxPlays: number | null;
   plays: number;
   createdAt: number;
+}
+
+/** share:create's answer: the only time the token and URL are shown. */
+export interface Share extends ShareInfo {
+  token: string;
+  url: string;
 }
 
 // ---- plugins & stats ----
@@ -242,10 +321,11 @@ export interface Plugin {
 }
 
 export interface UserStats {
+  uploads: number;
   totalPlays: number;
   totalListeningMs: number;
-  uploads: number;
   topSongs: { song: Song; plays: number }[];
-  topArtists: { artist: string; plays: number }[];
+  /** `artist` is the artist's name (an Artist record is accepted too). */
+  topArtists: { artist: string | Artist; plays: number }[];
   recent: { song: Song; playedAt: number }[];
 }

@@ -2,20 +2,20 @@
 // and by the change feed (library:changes {since}). Pure: no DOM, no socket.
 import type { LibraryChanges, Song } from '../api/types';
 
-export type PushResult = 'applied' | 'stale' | 'gap';
+export type PushResult = 'applied' | 'gap';
 
 export type CachePush =
-  | { type: 'added' | 'updated'; song: Song; seq?: number }
-  | { type: 'deleted'; songId: string; seq?: number };
+  | { type: 'added' | 'updated'; song: Song; version?: number }
+  | { type: 'deleted'; songId: string; version?: number };
 
 type Listener = (changed: ReadonlySet<string>, removed: ReadonlySet<string>) => void;
 
 export class SongCache {
   private readonly songs = new Map<string, Song>();
-  /** The last change-feed sequence this cache reflects (0: none yet). */
-  cursor = 0;
-  /** Bumped on every change; handy as a render key. */
+  /** The library version (the server's change counter) this cache has caught up to; 0: none. */
   version = 0;
+  /** Bumped on every local change; handy as a render key. */
+  rev = 0;
   private listeners = new Set<Listener>();
 
   get size(): number {
@@ -64,22 +64,29 @@ export class SongCache {
   clear(): void {
     const removed = new Set(this.songs.keys());
     this.songs.clear();
-    this.cursor = 0;
+    this.version = 0;
     this.emit(new Set(), removed);
   }
 
+  /** A list answer's `version`: the first one becomes the starting point of the change feed. */
+  noteVersion(v: unknown): void {
+    if (typeof v === 'number' && v > 0 && this.version === 0) this.version = v;
+  }
+
   /**
-   * A broadcast. With a `seq`: one already covered by the cursor is `stale` (ignored); one that
-   * skips numbers is applied but reported as a `gap`, so the caller asks the change feed.
+   * A broadcast (song:added/updated/deleted with the library `version` after it). It is always
+   * applied (ids are never reused, and an older copy of a song never replaces a newer one). When
+   * its version skips past the next one this cache expects, some change went by unseen (a lost
+   * connection, say): that is a `gap`, and the caller asks library:changes.
    */
   applyPush(p: CachePush): PushResult {
-    if (p.seq != null && this.cursor > 0 && p.seq <= this.cursor) return 'stale';
     if (p.type === 'deleted') this.remove([p.songId]);
     else this.upsert([p.song]);
-    if (p.seq == null) return 'applied';
-    const gap = this.cursor > 0 && p.seq > this.cursor + 1;
-    if (!gap) this.cursor = p.seq;
-    return gap ? 'gap' : 'applied';
+    const v = p.version;
+    if (typeof v !== 'number') return 'applied';
+    if (this.version > 0 && v > this.version + 1) return 'gap';
+    if (v > this.version) this.version = v;
+    return 'applied';
   }
 
   /** Merges a change-feed answer. Returns true when the caller must reload from scratch. */
@@ -87,18 +94,18 @@ export class SongCache {
     if (c.reset) {
       this.clear();
       this.upsert(c.upserted ?? []);
-      this.cursor = c.cursor;
+      this.version = c.version;
       return true;
     }
     const deleted = new Set(c.deleted ?? []);
     this.upsert((c.upserted ?? []).filter((s) => !deleted.has(s.id)));
     if (deleted.size) this.remove([...deleted]);
-    if (c.cursor > this.cursor) this.cursor = c.cursor;
+    if (c.version > this.version) this.version = c.version;
     return false;
   }
 
   private emit(changed: ReadonlySet<string>, removed: ReadonlySet<string>): void {
-    this.version++;
+    this.rev++;
     for (const l of this.listeners) l(changed, removed);
   }
 }
@@ -114,9 +121,19 @@ export function prependId(ids: readonly string[], id: string): string[] {
   return ids.includes(id) ? (ids as string[]) : [id, ...ids];
 }
 
-/** Does a song match a search text? Same rule the list uses locally while the server answers. */
+/** Lower case without accents ("Beyoncé" -> "beyonce"). */
+export function fold(s: string): string {
+  return s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+}
+
+/**
+ * Does a song match a search text? The server's rule (docs/protocol.md, song:list `search`):
+ * title, artist or album contain every word, ignoring case and accents. Used to filter what is
+ * cached at once while the server answers.
+ */
 export function matchesQuery(s: Song, q: string): boolean {
-  const needle = q.trim().toLowerCase();
-  if (!needle) return true;
-  return [s.title, s.artist, s.album, s.albumArtist, s.genre].some((f) => (f ?? '').toLowerCase().includes(needle));
+  const words = fold(q).split(/\s+/).filter(Boolean);
+  if (!words.length) return true;
+  const hay = fold(`${s.title ?? ''}\n${s.artist ?? ''}\n${s.album ?? ''}`);
+  return words.every((w) => hay.includes(w));
 }

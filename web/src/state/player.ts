@@ -1,10 +1,15 @@
 // Playback: one <audio> element (HTTP Range seeking on the URL from song:play), the queue,
-// volume/shuffle/repeat, and the Media Session API.
+// volume/shuffle/repeat, and the Media Session API. The queue lives on the server too (player:*,
+// docs/protocol.md "Playback"), shared by all sessions of the user: every local change is sent
+// there, and player:queueUpdated from another session is adopted. Plays are counted with
+// song:recordListen once a song has played a while.
 import { computed, signal } from '@preact/signals';
-import type { Song } from '../api/types';
+import { isUnknownEvent } from '../api/envelope';
+import type { Requests } from '../api/api';
+import type { ServerQueue, Song } from '../api/types';
 import { cache, cacheVersion, ensureSongs, reportError } from './library';
 import * as Q from './queue';
-import { api, onPush, onSignOut } from './session';
+import { api, onPush, onReconnect, onSignIn, onSignOut, user } from './session';
 
 const QUEUE_KEY = 'chillfi.queue';
 const VOL_KEY = 'chillfi.volume';
@@ -45,6 +50,128 @@ function setQueue(s: Q.QueueState): void {
   persist();
 }
 
+// ---- the server's copy of the queue ----
+
+/** null: not asked yet; false: the server has no player:* events (the queue stays local). */
+let serverQueue: boolean | null = null;
+let chain: Promise<void> = Promise.resolve();
+let pending = 0;
+/** Counts queue changes made here, so a stale player:queue answer does not undo them. */
+let localEdits = 0;
+type PlayerEvent = 'player:addToQueue' | 'player:removeFromQueue' | 'player:moveInQueue' | 'player:clearQueue' | 'player:status';
+
+const snapshot = () => ({ songIds: queue.value.items.map((i) => i.songId), index: queue.value.index });
+
+/**
+ * Sends one queue change; requests go out one at a time, in order. When the answer of the last
+ * one in flight differs from what this session holds, the server copy is replaced by ours.
+ */
+function send<E extends PlayerEvent>(event: E, payload: Requests[E][0]): void {
+  if (serverQueue === false || !user.value) return;
+  if (event !== 'player:status' || 'current' in (payload as object)) localEdits++;
+  pending++;
+  chain = chain
+    .then(() => api.call(event, payload as never) as Promise<ServerQueue>)
+    .then((q) => {
+      if (pending === 1 && q && Array.isArray(q.songIds)) {
+        const want = snapshot();
+        if (!Q.sameAs(queue.value, q.songIds, q.current)) {
+          const sameSongs = q.songIds.length === want.songIds.length && q.songIds.every((id, i) => id === want.songIds[i]);
+          if (sameSongs) send('player:status', { current: want.index >= 0 ? want.index : null });
+          else replaceOnServer();
+        }
+      }
+    })
+    .catch((e) => {
+      if (isUnknownEvent(e)) serverQueue = false;
+    })
+    .finally(() => pending--);
+}
+
+/** Makes the server's queue this session's queue (after a replace, a shuffle…). */
+function replaceOnServer(): void {
+  const { songIds, index } = snapshot();
+  send('player:clearQueue', undefined);
+  if (songIds.length) send('player:addToQueue', { songIds });
+  send('player:status', { current: index >= 0 ? index : null, positionMs: Math.round(position.value * 1000), playing: playing.value });
+}
+
+/** Where the server says the user stopped, used when nothing was loaded here yet. */
+let resumeAt = 0;
+
+function adoptServerQueue(q: ServerQueue, fromOtherSession: boolean): void {
+  if (!q || !Array.isArray(q.songIds)) return;
+  const before = Q.current(queue.value);
+  if (!Q.sameAs(queue.value, q.songIds, q.current)) setQueue(Q.adopt(queue.value, q.songIds, q.current));
+  const now = Q.current(queue.value);
+  void ensureSongs(q.songIds);
+  if (!now) {
+    if (before) void loadCurrent(false);
+    return;
+  }
+  if (now.uid !== loadedUid) {
+    resumeAt = (q.positionMs ?? 0) / 1000;
+    // Another session moved on while this one plays: follow it.
+    if (fromOtherSession && playing.value) void loadCurrent(true);
+  }
+}
+
+async function fetchServerQueue(): Promise<void> {
+  if (serverQueue === false) return;
+  const edits = localEdits;
+  try {
+    const q = await api.call('player:queue');
+    serverQueue = true;
+    // Changed here meanwhile: those changes are on their way to the server and win.
+    if (edits === localEdits) adoptServerQueue(q, false);
+  } catch (e) {
+    if (isUnknownEvent(e)) serverQueue = false;
+  }
+}
+
+let lastStatusAt = 0;
+function reportStatus(force = false): void {
+  if (!serverQueue) return;
+  const now = Date.now();
+  if (!force && now - lastStatusAt < 15000) return;
+  lastStatusAt = now;
+  send('player:status', { positionMs: Math.round((audio.currentTime || 0) * 1000), playing: !audio.paused });
+}
+
+// ---- listens ----
+
+let listenedSec = 0;
+let lastTime = 0;
+let listenRecorded = false;
+
+function resetListen(): void {
+  listenedSec = 0;
+  lastTime = audio?.currentTime ?? 0;
+  listenRecorded = false;
+}
+
+/** A song counts as played after 30 s, or half of it when shorter. */
+function trackListen(): void {
+  const t = audio.currentTime;
+  const d = t - lastTime;
+  lastTime = t;
+  if (audio.paused || d <= 0 || d > 2) return;
+  listenedSec += d;
+  const len = duration.value || audio.duration || Infinity;
+  if (listenRecorded || listenedSec < Math.min(30, len / 2)) return;
+  const it = Q.current(queue.value);
+  if (!it || it.uid !== loadedUid) return;
+  listenRecorded = true;
+  const songId = it.songId;
+  api
+    .call('song:recordListen', { songId, playedMs: Math.round(listenedSec * 1000) })
+    .then((r) => {
+      const s = cache.get(songId);
+      if (s && typeof r?.playCount === 'number') cache.upsert([{ ...s, playCount: r.playCount }]);
+    })
+    .catch(() => {});
+}
+
 async function loadCurrent(autoplay: boolean, startAt = 0): Promise<void> {
   const it = Q.current(queue.value);
   if (!it) {
@@ -63,9 +190,12 @@ async function loadCurrent(autoplay: boolean, startAt = 0): Promise<void> {
     if (seq !== loadSeq) return;
     cache.upsert([grant.song]);
     urlExpiresAt = grant.expiresAt;
+    const sameSong = loadedUid === it.uid;
     loadedUid = it.uid;
     audio.src = grant.url;
     if (startAt > 0) audio.currentTime = startAt;
+    if (!sameSong) resetListen();
+    lastTime = startAt;
     position.value = startAt;
     duration.value = (grant.song.durationMs ?? 0) / 1000;
     updateMediaSession();
@@ -80,25 +210,39 @@ async function loadCurrent(autoplay: boolean, startAt = 0): Promise<void> {
 
 export function playSongs(ids: readonly string[], start = 0): void {
   setQueue(Q.playList(queue.value, ids, start));
+  position.value = 0;
+  replaceOnServer();
   void loadCurrent(true);
 }
 
 export function playNextSongs(ids: readonly string[]): void {
   const was = Q.current(queue.value);
+  const at = queue.value.index + 1;
   setQueue(Q.playNext(queue.value, ids));
-  if (!was) void loadCurrent(true);
+  send('player:addToQueue', { songIds: [...ids], position: at });
+  if (!was) {
+    send('player:status', { current: queue.value.index });
+    void loadCurrent(true);
+  }
 }
 
 export function enqueueSongs(ids: readonly string[]): void {
   const was = Q.current(queue.value);
   setQueue(Q.enqueue(queue.value, ids));
-  if (!was) void loadCurrent(true);
+  send('player:addToQueue', { songIds: [...ids] });
+  if (!was) {
+    send('player:status', { current: queue.value.index });
+    void loadCurrent(true);
+  }
 }
 
 export function togglePlay(): void {
-  if (!Q.current(queue.value)) return;
-  if (!loadedUid || Date.now() / 1000 > urlExpiresAt) {
-    void loadCurrent(true, audio.currentTime || position.value);
+  const it = Q.current(queue.value);
+  if (!it) return;
+  if (!loadedUid || loadedUid !== it.uid || Date.now() / 1000 > urlExpiresAt) {
+    const at = loadedUid === it.uid ? audio.currentTime || position.value : resumeAt;
+    resumeAt = 0;
+    void loadCurrent(true, at);
     return;
   }
   if (audio.paused) void audio.play().catch(reportError);
@@ -116,9 +260,11 @@ export function nextTrack(auto = false): void {
   setQueue(r.state);
   if (auto && r.state.repeat === 'one') {
     audio.currentTime = 0;
+    resetListen();
     void audio.play();
     return;
   }
+  send('player:status', { current: r.state.index, positionMs: 0 });
   void loadCurrent(true);
 }
 
@@ -129,6 +275,7 @@ export function prevTrack(): void {
     return;
   }
   setQueue(r.state);
+  send('player:status', { current: r.state.index, positionMs: 0 });
   void loadCurrent(true);
 }
 
@@ -166,6 +313,7 @@ export function toggleMute(): void {
 
 export function toggleShuffle(): void {
   setQueue(Q.setShuffle(queue.value, !queue.value.shuffle));
+  replaceOnServer();
 }
 
 export function cycleRepeat(): void {
@@ -174,21 +322,27 @@ export function cycleRepeat(): void {
 
 export function jumpTo(i: number): void {
   setQueue(Q.jump(queue.value, i));
+  send('player:status', { current: i, positionMs: 0 });
   void loadCurrent(true);
 }
 
 export function moveInQueue(from: number, to: number): void {
+  const before = queue.value;
   setQueue(Q.move(queue.value, from, to));
+  if (queue.value !== before) send('player:moveInQueue', { from, to });
 }
 
 export function removeFromQueue(i: number): void {
   const wasCurrent = i === queue.value.index;
+  const before = queue.value;
   setQueue(Q.removeAt(queue.value, i));
+  if (queue.value !== before) send('player:removeFromQueue', { indexes: [i] });
   if (wasCurrent) void loadCurrent(playing.value);
 }
 
 export function clearQueue(): void {
   setQueue({ ...Q.emptyQueue(), shuffle: queue.value.shuffle, repeat: queue.value.repeat });
+  send('player:clearQueue', undefined);
   void loadCurrent(false);
 }
 
@@ -236,13 +390,20 @@ export function initPlayer(): void {
   audio.addEventListener('playing', () => {
     playing.value = true;
     buffering.value = false;
+    reportStatus(true);
   });
-  audio.addEventListener('pause', () => (playing.value = false));
+  audio.addEventListener('pause', () => {
+    playing.value = false;
+    reportStatus(true);
+  });
+  audio.addEventListener('seeked', () => (lastTime = audio.currentTime));
   audio.addEventListener('waiting', () => (buffering.value = true));
   audio.addEventListener('canplay', () => (buffering.value = false));
   audio.addEventListener('timeupdate', () => {
     position.value = audio.currentTime;
     updatePositionState();
+    trackListen();
+    reportStatus();
   });
   audio.addEventListener('durationchange', () => {
     if (isFinite(audio.duration) && audio.duration > 0) duration.value = audio.duration;
@@ -291,9 +452,16 @@ export function initPlayer(): void {
     setQueue(Q.removeSongs(queue.value, new Set([p.songId])));
     if (cur && cur.songId === p.songId) void loadCurrent(false);
   });
+  onPush('player:queueUpdated', (p) => {
+    serverQueue = true;
+    adoptServerQueue(p.queue, true);
+  });
+  onSignIn(() => void fetchServerQueue());
+  onReconnect(() => void fetchServerQueue());
   onSignOut(() => {
     audio.pause();
     loadedUid = null;
+    serverQueue = null;
   });
 }
 

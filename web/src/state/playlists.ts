@@ -2,7 +2,7 @@
 import { signal } from '@preact/signals';
 import { isUnknownEvent } from '../api/envelope';
 import type { Playlist } from '../api/types';
-import { api, onPush, onReconnect, onSignIn, onSignOut } from './session';
+import { api, onPush, onReconnect, onSignIn, onSignOut, toast } from './session';
 
 export const playlists = signal<Playlist[]>([]);
 export const playlistsSupported = signal<boolean | null>(null);
@@ -32,8 +32,8 @@ export async function createPlaylist(name: string, songIds: string[] = []): Prom
   return playlist;
 }
 
-export async function addToPlaylist(playlistId: string, songIds: string[]): Promise<Playlist> {
-  const { playlist } = await api.call('playlist:addSongs', { playlistId, songIds });
+export async function addToPlaylist(playlistId: string, songIds: string[], position?: number): Promise<Playlist> {
+  const { playlist } = await api.call('playlist:addSongs', { playlistId, songIds, position });
   upsertPlaylist(playlist);
   return playlist;
 }
@@ -41,6 +41,13 @@ export async function addToPlaylist(playlistId: string, songIds: string[]): Prom
 export function initPlaylists(): void {
   onPush('playlist:updated', (p) => upsertPlaylist(p.playlist));
   onPush('playlist:deleted', (p) => dropPlaylist(p.playlistId));
+  onPush('playlist:shared', (p) => {
+    if (!p?.playlist) return;
+    const known = playlists.value.some((x) => x.id === p.playlist.id);
+    upsertPlaylist(p.playlist);
+    const by = typeof p.by === 'string' ? p.by : p.by?.displayName || p.by?.username || p.playlist.ownerName;
+    if (!known) toast(`${by || 'Someone'} shared “${p.playlist.name}” with you`, 'info', 4000);
+  });
   onSignIn(() => void loadPlaylists());
   onReconnect(() => void loadPlaylists());
   onSignOut(() => {

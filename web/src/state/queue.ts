@@ -166,3 +166,28 @@ export function setShuffle(s: QueueState, on: boolean, rng: Rng = Math.random): 
 export function cycleRepeat(r: RepeatMode): RepeatMode {
   return r === 'off' ? 'all' : r === 'all' ? 'one' : 'off';
 }
+
+/**
+ * Adopts the server's copy of the queue (player:queue / player:queueUpdated): its songs and its
+ * current index. Items that stay at their place keep their uid (no re-render), shuffle/repeat
+ * stay as they were; a shuffled order can no longer be undone (the server has one order).
+ */
+export function adopt(
+  s: QueueState,
+  songIds: readonly string[],
+  currentIndex: number | null,
+  uid: () => string = newUid,
+): QueueState {
+  const items = songIds.map((songId, i) => (s.items[i]?.songId === songId ? s.items[i] : { uid: uid(), songId }));
+  const index = currentIndex != null && currentIndex >= 0 && currentIndex < items.length ? currentIndex : items.length ? 0 : -1;
+  return { ...s, items, index, unshuffled: null };
+}
+
+/** Do two queues hold the same songs in the same order with the same current index? */
+export function sameAs(s: QueueState, songIds: readonly string[], currentIndex: number | null): boolean {
+  return (
+    s.items.length === songIds.length &&
+    s.items.every((it, i) => it.songId === songIds[i]) &&
+    (s.items.length === 0 || s.index === (currentIndex ?? 0))
+  );
+}

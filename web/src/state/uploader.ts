@@ -3,7 +3,7 @@
 import { signal } from '@preact/signals';
 import type { Api } from '../api/api';
 import { ApiError } from '../api/envelope';
-import type { SongPatch, UploadProgress, UploadResult, UploadStage, UploadStatus } from '../api/types';
+import type { SongMetadata, UploadProgress, UploadResult, UploadStage, UploadStatus } from '../api/types';
 import {
   DEFAULT_CHUNK_SIZE,
   chunkRange,
@@ -22,7 +22,7 @@ export interface UploadEntry {
   name: string;
   path: string;
   size: number;
-  metadata?: SongPatch;
+  metadata?: SongMetadata;
   stage: UploadStage;
   sent: number;
   reason?: string;
@@ -62,7 +62,7 @@ export class Uploader {
     this.entries.value = [...this.entries.value, ...add];
   }
 
-  setMetadata(key: string, metadata: SongPatch): void {
+  setMetadata(key: string, metadata: SongMetadata): void {
     this.patch(key, { metadata });
   }
 

@@ -17,7 +17,8 @@ export function fmtDuration(ms: number): string {
 }
 
 export function fmtLong(ms: number): string {
-  const min = Math.round((ms ?? 0) / 60000);
+  if ((ms ?? 0) < 60000) return `${Math.round((ms ?? 0) / 1000)} s`;
+  const min = Math.round(ms / 60000);
   if (min < 60) return `${min} min`;
   const h = Math.floor(min / 60);
   return `${h} h ${min % 60} min`;

@@ -1,6 +1,6 @@
 // Library: songs (search as you type, infinite scroll), albums with covers, artists.
 import { useEffect, useState } from 'preact/hooks';
-import type { Album, Song } from '../api/types';
+import type { Album, Artist, Song } from '../api/types';
 import { href, navigate, route } from '../router';
 import {
   albumQuery,
@@ -13,7 +13,6 @@ import {
   loadAlbums,
   loadArtists,
   loadSongs,
-  reportError,
   setSongQuery,
   setSongSort,
   songQuery,
@@ -92,10 +91,11 @@ function SongsPane() {
         <SearchBox value={songQuery.value} onInput={setSongQuery} label="Search songs, artists, albums" />
         <div class="sort">
           <select aria-label="Sort by" value={songSort.value} onChange={(e) => setSongSort((e.currentTarget as HTMLSelectElement).value as typeof songSort.value)}>
-            <option value="recent">Recently added</option>
+            <option value="createdAt">Recently added</option>
             <option value="title">Title</option>
             <option value="artist">Artist</option>
             <option value="album">Album</option>
+            <option value="playCount">Most played</option>
           </select>
         </div>
         <button type="button" class="btn primary" disabled={!st.ids.length} onClick={() => playSongs(st.ids, 0)}>
@@ -152,8 +152,8 @@ function AlbumsGrid() {
             {st.ids.map((a) => (
               <li key={a.id}>
                 <a class="album-card" href={href(`/album/${encodeURIComponent(a.id)}`)}>
-                  <Cover url={a.coverUrl} seed={a.title} size="lg" />
-                  <span class="album-title">{a.title || 'Unknown album'}</span>
+                  <Cover url={a.coverUrl} seed={a.name} size="lg" />
+                  <span class="album-title">{a.name || 'Unknown album'}</span>
                   <span class="album-sub">
                     {a.artist || 'Unknown artist'}
                     {a.year ? ` · ${a.year}` : ''}
@@ -252,10 +252,10 @@ export function AlbumView() {
   return (
     <section class="page">
       <div class="hero">
-        <Cover url={album.coverUrl} seed={album.title} size="xl" label={`Cover of ${album.title}`} />
+        <Cover url={album.coverUrl} seed={album.name} size="xl" label={`Cover of ${album.name}`} />
         <div class="hero-text">
           <span class="eyebrow">Album</span>
-          <h1>{album.title || 'Unknown album'}</h1>
+          <h1>{album.name || 'Unknown album'}</h1>
           <p class="sub">
             {album.artist || 'Unknown artist'}
             {album.year ? ` · ${album.year}` : ''} · {album.songCount} songs · {fmtLong(album.durationMs)}
@@ -264,38 +264,46 @@ export function AlbumView() {
             <button type="button" class="btn primary" onClick={() => playSongs(present, 0)} disabled={!present.length}>
               <Icon name="play" size={18} /> Play
             </button>
-            <button type="button" class="btn" onClick={() => openDialog(<ShareDialog kind="album" id={album.id} title={album.title} />)}>
+            <button type="button" class="btn" onClick={() => openDialog(<ShareDialog kind="album" id={album.id} title={album.name} />)}>
               <Icon name="link" size={18} /> Share
             </button>
           </div>
         </div>
       </div>
-      <SongList ids={present} label={`Songs of ${album.title}`} showAlbum={false} />
+      <SongList ids={present} label={`Songs of ${album.name}`} showAlbum={false} />
     </section>
   );
 }
 
 export function ArtistView() {
   const artistId = route.value.parts[1] ?? '';
-  const name = route.value.query.get('name') ?? '';
+  const [artist, setArtist] = useState<Artist | null>(null);
+  const [albumList, setAlbumList] = useState<Album[]>([]);
   const [ids, setIds] = useState<string[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
   useEffect(() => {
+    setIds(null);
+    setError(null);
     api
-      .call('song:list', { artistId, sort: 'album', limit: 500 })
-      .then((p) => {
-        cache.upsert(p.items);
-        setIds(p.items.map((s: Song) => s.id));
+      .call('artist:get', { artistId })
+      .then((r) => {
+        cache.upsert(r.songs);
+        setArtist(r.artist);
+        setAlbumList(r.albums);
+        setIds(r.songs.map((s: Song) => s.id));
       })
-      .catch((e) => {
-        reportError(e);
-        setIds([]);
-      });
+      .catch((e) => setError(e.userMessage ?? String(e)));
   }, [artistId]);
   void cacheVersion.value;
   const present = (ids ?? []).filter((id) => cache.has(id));
+  const name = artist?.name ?? route.value.query.get('name') ?? '';
+  if (error) return <Empty title="Artist not available">{error}</Empty>;
   return (
     <section class="page">
-      <PageHead title={name || 'Artist'} sub={ids ? `${present.length} songs` : undefined}>
+      <PageHead
+        title={name || 'Artist'}
+        sub={artist ? `${artist.albumCount} albums · ${artist.songCount} songs` : undefined}
+      >
         <button type="button" class="btn primary" onClick={() => playSongs(present, 0)} disabled={!present.length}>
           <Icon name="play" size={18} /> Play
         </button>
@@ -308,7 +316,25 @@ export function ArtistView() {
           <Spinner />
         </div>
       ) : (
-        <SongList ids={present} label={`Songs by ${name}`} />
+        <>
+          {albumList.length > 0 && (
+            <ul class="album-grid" aria-label={`Albums by ${name}`}>
+              {albumList.map((a) => (
+                <li key={a.id}>
+                  <a class="album-card" href={href(`/album/${encodeURIComponent(a.id)}`)}>
+                    <Cover url={a.coverUrl} seed={a.name} size="lg" />
+                    <span class="album-title">{a.name || 'Unknown album'}</span>
+                    <span class="album-sub">
+                      {a.year ? `${a.year} · ` : ''}
+                      {a.songCount} songs
+                    </span>
+                  </a>
+                </li>
+              ))}
+            </ul>
+          )}
+          <SongList ids={present} label={`Songs by ${name}`} />
+        </>
       )}
     </section>
   );

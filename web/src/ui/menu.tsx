@@ -2,7 +2,7 @@
 import { signal } from '@preact/signals';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { fieldErrors } from '../api/envelope';
-import type { Share, ShareKind, Song, SongPatch } from '../api/types';
+import type { ShareInfo, ShareKind, Song, SongMetadata } from '../api/types';
 import { cache, deleteSong, reportError, updateSong } from '../state/library';
 import { enqueueSongs, playNextSongs, playSongs } from '../state/player';
 import { addToPlaylist, createPlaylist, loadPlaylists, playlists } from '../state/playlists';
@@ -140,7 +140,7 @@ export function longPress(open: (p: { clientX: number; clientY: number }) => voi
   };
 }
 
-const TAGS: { key: keyof SongPatch; label: string; type?: 'number' }[] = [
+const TAGS: { key: keyof SongMetadata; label: string; type?: 'number' }[] = [
   { key: 'title', label: 'Title' },
   { key: 'artist', label: 'Artist' },
   { key: 'album', label: 'Album' },
@@ -153,9 +153,9 @@ const TAGS: { key: keyof SongPatch; label: string; type?: 'number' }[] = [
 
 /** Tag form used both for songs on the server and for files before upload. */
 export function TagForm(props: {
-  initial: SongPatch;
+  initial: SongMetadata;
   submitLabel: string;
-  onSubmit: (patch: SongPatch) => Promise<void>;
+  onSubmit: (patch: SongMetadata) => Promise<void>;
 }) {
   const [v, setV] = useState<Record<string, string>>(() =>
     Object.fromEntries(TAGS.map((t) => [t.key, props.initial[t.key] == null ? '' : String(props.initial[t.key])])),
@@ -164,7 +164,7 @@ export function TagForm(props: {
   const [err, setErr] = useState<{ form?: string; fields: Record<string, string> }>({ fields: {} });
   const submit = async (e: Event) => {
     e.preventDefault();
-    const patch: SongPatch = {};
+    const patch: SongMetadata = {};
     for (const t of TAGS) {
       const raw = v[t.key].trim();
       const before = props.initial[t.key] == null ? '' : String(props.initial[t.key]);
@@ -328,7 +328,7 @@ function AddToPlaylist({ songIds }: { songIds: string[] }) {
 export function ShareDialog(props: { kind: ShareKind; id: string; title: string }) {
   const [days, setDays] = useState('7');
   const [maxPlays, setMaxPlays] = useState('');
-  const [links, setLinks] = useState<Share[]>([]);
+  const [links, setLinks] = useState<(ShareInfo & { url?: string })[]>([]);
   const [err, setErr] = useState<{ form?: string; fields: Record<string, string> }>({ fields: {} });
   const [busy, setBusy] = useState(false);
   useEffect(() => {
@@ -351,7 +351,7 @@ export function ShareDialog(props: { kind: ShareKind; id: string; title: string 
         expiresAt: d > 0 ? Math.floor(Date.now() / 1000) + d * 86400 : undefined,
         maxPlays: mp,
       });
-      setLinks([s, ...links]);
+      setLinks((cur) => [s, ...cur.filter((x) => x.shareId !== s.shareId)]);
       if (await copyText(abs(s.url))) toast('Link copied', 'success', 2500);
     } catch (ex) {
       setErr(fieldErrors(ex, ['expiresAt', 'maxPlays']));
@@ -387,22 +387,28 @@ export function ShareDialog(props: { kind: ShareKind; id: string; title: string 
       {links.length > 0 && (
         <ul class="share-list" aria-label="Links">
           {links.map((s) => (
-            <li key={s.token} class="share-row">
-              <input class="mono share-url" readOnly value={abs(s.url)} aria-label="Share link" onFocus={(e) => e.currentTarget.select()} />
+            <li key={s.shareId} class="share-row">
+              {s.url ? (
+                <input class="mono share-url" readOnly value={abs(s.url)} aria-label="Share link" onFocus={(e) => e.currentTarget.select()} />
+              ) : (
+                <span class="share-url muted">Link made {fmtDate(s.createdAt)}</span>
+              )}
               <span class="muted small">
                 {s.expiresAt ? `until ${fmtDate(s.expiresAt)}` : 'no expiry'} · {s.maxPlays ? `${s.plays}/${s.maxPlays} plays` : `${s.plays} plays`}
               </span>
               <div class="row-actions">
-                <button type="button" class="btn small" onClick={async () => toast((await copyText(abs(s.url))) ? 'Copied' : 'Select the link and copy it', 'info', 2000)}>
-                  Copy
-                </button>
+                {s.url && (
+                  <button type="button" class="btn small" onClick={async () => toast((await copyText(abs(s.url!))) ? 'Copied' : 'Select the link and copy it', 'info', 2000)}>
+                    Copy
+                  </button>
+                )}
                 <button
                   type="button"
                   class="btn small ghost"
                   onClick={async () => {
                     try {
-                      await api.call('share:revoke', { token: s.token });
-                      setLinks(links.filter((x) => x.token !== s.token));
+                      await api.call('share:revoke', { shareId: s.shareId });
+                      setLinks((cur) => cur.filter((x) => x.shareId !== s.shareId));
                     } catch (e) {
                       reportError(e);
                     }

@@ -230,6 +230,7 @@ export function PlaylistView() {
           ) : (
             <h1>{p.name}</h1>
           )}
+          {p.description && <p class="sub">{p.description}</p>}
           <p class="sub">
             {p.songCount} songs · {fmtLong(p.durationMs)}
             {p.sharedWith.length ? ` · shared with ${p.sharedWith.map((u) => u.displayName || u.username).join(', ')}` : ''}

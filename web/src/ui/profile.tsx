@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { fieldErrors, isUnknownEvent } from '../api/envelope';
 import type { UserStats } from '../api/types';
 import { THEMES, adoptGrant, api, applyTheme, logout, theme, toast, user } from '../state/session';
-import { Field, FormError, PageHead, fmtLong, val } from './common';
+import { Field, FormError, PageHead, fmtDate, fmtLong, val } from './common';
 import { Icon } from './icons';
 
 export function ProfileView() {
@@ -170,10 +170,28 @@ function Stats() {
             <>
               <h3>Top artists</h3>
               <ol class="top-list">
-                {s.topArtists.slice(0, 10).map((t) => (
-                  <li key={t.artist}>
-                    <span class="grow">{t.artist}</span>
+                {s.topArtists.slice(0, 10).map((t) => {
+                  const name = typeof t.artist === 'string' ? t.artist : t.artist?.name ?? '';
+                  return (
+                  <li key={name}>
+                    <span class="grow">{name}</span>
                     <span class="muted">{t.plays}</span>
+                  </li>
+                  );
+                })}
+              </ol>
+            </>
+          )}
+          {s.recent.length > 0 && (
+            <>
+              <h3>Recently played</h3>
+              <ol class="top-list">
+                {s.recent.slice(0, 10).map((r, i) => (
+                  <li key={`${r.song.id}-${r.playedAt}-${i}`}>
+                    <span class="grow">
+                      {r.song.title} <span class="muted">— {r.song.artist}</span>
+                    </span>
+                    <span class="muted">{fmtDate(r.playedAt)}</span>
                   </li>
                 ))}
               </ol>

@@ -210,6 +210,22 @@ describe('auth across transports and HTTP', () => {
     s.close();
   });
 
+  it('serves the embedded web UI at / with its hashed assets', async () => {
+    const page = await fetch(`${server.url}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type'), /^text\/html/);
+    assert.equal(page.headers.get('cache-control'), 'no-cache');
+    assert.match(page.headers.get('content-security-policy'), /script-src 'self'/);
+    const html = await page.text();
+    assert.match(html, /<title>ChillFi<\/title>/);
+    const script = /<script[^>]+src="(\/assets\/[^"]+\.js)"/.exec(html);
+    assert.ok(script, 'index.html loads a hashed script from /assets/');
+    const asset = await fetch(`${server.url}${script[1]}`);
+    assert.equal(asset.status, 200);
+    assert.match(asset.headers.get('cache-control'), /immutable/);
+    assert.equal((await fetch(`${server.url}/assets/nope.js`)).status, 404);
+  });
+
   it('serves health and HTTP login with the same envelope', async () => {
     const health = await (await fetch(`${server.url}/api/health`)).json();
     assert.equal(health.status, 'ok');
