@@ -56,6 +56,15 @@ pub(crate) fn open(path: &Path) -> Result<Input, MediaError> {
     if meta.len() == 0 {
         return Err(MediaError::Empty);
     }
+    // FFmpeg's MPEG audio parser buffers everything it cannot frame: a file of zeros named
+    // .mp3 would be read whole into memory before FFmpeg gives up. Compressed audio always has
+    // a container signature or frame-sync-like bytes near the start; without either, stop here.
+    let window = read_prefix(path, 1024 * 1024);
+    if !has_audio_magic(&window) && !window.windows(2).any(|w| w[0] == 0xff && w[1] & 0xe0 == 0xe0)
+    {
+        let head = &window[..window.len().min(4096)];
+        return Err(MediaError::UnsupportedFormat(sniff(head).to_string()));
+    }
     let url = file_url(path)?;
     let mut opts = Dictionary::new();
     opts.set("format_whitelist", &AUDIO_DEMUXERS.join(","));
@@ -150,9 +159,13 @@ pub(crate) fn next_packet(input: &mut Input) -> Result<Option<Packet>, MediaErro
 }
 
 fn read_head(path: &Path) -> Vec<u8> {
-    let mut head = Vec::with_capacity(4096);
+    read_prefix(path, 4096)
+}
+
+fn read_prefix(path: &Path, len: u64) -> Vec<u8> {
+    let mut head = Vec::new();
     if let Ok(f) = std::fs::File::open(path) {
-        let _ = f.take(4096).read_to_end(&mut head);
+        let _ = f.take(len).read_to_end(&mut head);
     }
     head
 }

@@ -444,6 +444,18 @@ fn random_bytes_named_mp3_are_rejected() {
 }
 
 #[test]
+fn a_big_file_of_zeros_is_refused_without_reading_it_all() {
+    let dir = setup();
+    let p = dir.path().join("zeros.mp3");
+    // Sparse: 1 GiB of zeros on disk costs nothing. FFmpeg's MP3 parser alone would buffer it whole.
+    std::fs::File::create(&p).unwrap().set_len(1 << 30).unwrap();
+    let started = std::time::Instant::now();
+    let msg = expect_unsupported(&p, "unrecognised data");
+    assert_eq!(msg, "not an audio file we accept: detected unrecognised data");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[test]
 fn text_file_is_rejected_as_text() {
     let dir = setup();
     let p = dir.path().join("lyrics.mp3");

@@ -292,3 +292,47 @@ describe('chillfi import', () => {
     }
   });
 });
+
+describe('hostile names and a 2 GB file', () => {
+  it('refuses NUL and 4 KB names, keeps ../ names as mere labels, streams a 2 GB file to failed/', async () => {
+    const server = await startServer({ env: { CHILLFI_INGEST__INBOX_SETTLE_SECS: '1' } });
+    const media = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-names-'));
+    try {
+      const { socket } = await login(server, ALICE);
+      const nul = await call(socket, 'song:uploadInit', { files: [{ name: 'a\u0000b.mp3', size: 10 }] });
+      assert.equal(nul.error.field, 'files[0].name');
+      const long = await call(socket, 'song:uploadInit', { files: [{ name: `${'x'.repeat(4096)}.mp3`, size: 10 }] });
+      assert.equal(long.error.field, 'files[0].name');
+
+      const wav = sineFile(media, 'escape.wav', { seconds: 1, freq: 440 });
+      const hostile = '../../../../tmp/escape.wav';
+      const init = await ok(socket, 'song:uploadInit', { files: [{ name: hostile, size: fs.statSync(wav).size }] });
+      const result = waitForMatch(socket, 'song:uploadResult', (p) => p.fileId === init.files[0].fileId);
+      await uploadChunks(socket, init.uploadId, init.files[0].fileId, wav, CHUNK, [0]);
+      const done = await result;
+      assert.equal(done.status, 'added', JSON.stringify(done));
+      assert.equal(done.song.title, 'escape', 'the title comes from the last path part');
+      assert.equal(done.song.originalName, hostile, 'the name is kept as a label only');
+      const written = fs.readdirSync(path.join(server.dataDir, 'blobs', 'songs'));
+      assert.deepEqual(written, [`${done.song.hash}.mp3`], 'stored by content hash, nowhere else');
+
+      // A sparse 2 GB file of zeros named .mp3: hashed and probed as a stream, then refused.
+      const inbox = path.join(server.dataDir, 'inbox');
+      const big = path.join(media, 'big.mp3');
+      fs.closeSync(fs.openSync(big, 'w'));
+      fs.truncateSync(big, 2 * 1024 ** 3);
+      fs.renameSync(big, path.join(inbox, 'big.mp3'));
+      const reasonFile = path.join(inbox, 'failed', 'big.mp3.error.txt');
+      await waitUntil(() => fs.existsSync(reasonFile), 120000, 'the 2 GB file in failed/');
+      assert.match(fs.readFileSync(reasonFile, 'utf8'), /not an audio file|damaged/);
+      assert.equal(fs.statSync(path.join(inbox, 'failed', 'big.mp3')).size, 2 * 1024 ** 3, 'nothing lost');
+      const peakKb = Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${server.proc.pid}/status`, 'utf8'))[1]);
+      assert.ok(peakKb < 300 * 1024, `peak RSS ${Math.round(peakKb / 1024)} MB: the file was never held in memory`);
+      assert.equal((await (await fetch(`${server.url}/api/health`)).json()).status, 'ok', 'the server stays up');
+      socket.close();
+    } finally {
+      await server.stop();
+      fs.rmSync(media, { recursive: true, force: true });
+    }
+  });
+});
