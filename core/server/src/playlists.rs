@@ -125,7 +125,11 @@ impl Playlist {
 
     /// The song ids that still exist, in order (duplicates kept).
     pub fn live_ids(&self, exists: &dyn Fn(&str) -> bool) -> Vec<String> {
-        self.song_ids.iter().filter(|id| exists(id)).cloned().collect()
+        self.song_ids
+            .iter()
+            .filter(|id| exists(id))
+            .cloned()
+            .collect()
     }
 
     /// The wire form. `songs` are the existing songs among `song_ids` (any order, duplicates
@@ -266,11 +270,6 @@ impl Playlists {
         Ok(items)
     }
 
-    /// Every playlist (for share-link cleanup and tests).
-    pub fn all(&self) -> AppResult<Vec<Playlist>> {
-        self.tree.iter().values().map(|v| db::decode(&v?)).collect()
-    }
-
     pub fn create(
         &self,
         owner: &Actor,
@@ -298,9 +297,11 @@ impl Playlists {
             created_at: now,
             updated_at: now,
         };
-        let inserted =
-            self.tree
-                .compare_and_swap(&playlist.id, None::<&[u8]>, Some(db::encode(&playlist)?))?;
+        let inserted = self.tree.compare_and_swap(
+            &playlist.id,
+            None::<&[u8]>,
+            Some(db::encode(&playlist)?),
+        )?;
         inserted.map_err(|_| AppError::internal("playlist id collision"))?;
         Ok(playlist)
     }
@@ -316,10 +317,7 @@ impl Playlists {
         mut change: impl FnMut(&mut Playlist) -> AppResult<()>,
     ) -> AppResult<(Playlist, Playlist)> {
         loop {
-            let old_bytes = self
-                .tree
-                .get(id)?
-                .ok_or(AppError::NotFound("playlist"))?;
+            let old_bytes = self.tree.get(id)?.ok_or(AppError::NotFound("playlist"))?;
             let old: Playlist = db::decode(&old_bytes)?;
             old.check_write(actor)?;
             let mut new = old.clone();
@@ -365,10 +363,7 @@ impl Playlists {
 
     pub fn delete(&self, id: &str, actor: &Actor) -> AppResult<Playlist> {
         loop {
-            let old_bytes = self
-                .tree
-                .get(id)?
-                .ok_or(AppError::NotFound("playlist"))?;
+            let old_bytes = self.tree.get(id)?.ok_or(AppError::NotFound("playlist"))?;
             let old: Playlist = db::decode(&old_bytes)?;
             old.check_write(actor)?;
             if self
@@ -550,11 +545,19 @@ mod tests {
             let err = store.create(&a, new(bad, None, &[]), &known).unwrap_err();
             assert_eq!(field(err), "name", "{bad:?}");
         }
-        assert!(store.create(&a, new(&"é".repeat(100), None, &[]), &known).is_ok());
+        assert!(
+            store
+                .create(&a, new(&"é".repeat(100), None, &[]), &known)
+                .is_ok()
+        );
         let long = "d".repeat(1001);
-        let err = store.create(&a, new("ok", Some(&long), &[]), &known).unwrap_err();
+        let err = store
+            .create(&a, new("ok", Some(&long), &[]), &known)
+            .unwrap_err();
         assert_eq!(field(err), "description");
-        let err = store.create(&a, new("ok", None, &["s1", "nope"]), &known).unwrap_err();
+        let err = store
+            .create(&a, new("ok", None, &["s1", "nope"]), &known)
+            .unwrap_err();
         assert_eq!(field(err), "songIds");
         let many: Vec<String> = (0..=MAX_SONGS).map(|_| "s1".to_string()).collect();
         let err = store
@@ -608,16 +611,30 @@ mod tests {
             Err(AppError::NotFound(_))
         ));
 
-        let listed: Vec<String> = store.list_for("bob").unwrap().into_iter().map(|p| p.id).collect();
+        let listed: Vec<String> = store
+            .list_for("bob")
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
         assert_eq!(listed, vec![public.id.clone()]);
         assert_eq!(store.list_for("alice").unwrap().len(), 2);
 
         // Shared with bob: readable and listed, still not writable.
         let (before, after) = store
-            .share_with(&private.id, &actor("alice"), &ids(&["bob", "bob", "alice"]), &known)
+            .share_with(
+                &private.id,
+                &actor("alice"),
+                &ids(&["bob", "bob", "alice"]),
+                &known,
+            )
             .unwrap();
         assert!(before.shared_with.is_empty());
-        assert_eq!(after.shared_with, ids(&["bob"]), "repeats and the owner skipped");
+        assert_eq!(
+            after.shared_with,
+            ids(&["bob"]),
+            "repeats and the owner skipped"
+        );
         assert!(store.readable(&private.id, &bob).is_ok());
         assert_eq!(store.list_for("bob").unwrap().len(), 2);
         assert!(matches!(
@@ -652,25 +669,43 @@ mod tests {
         let (_dir, store) = store();
         let a = actor("alice");
         let p = make(&store, "alice", false, &["s1", "s2"]);
-        let p2 = store.add_songs(&p.id, &a, &ids(&["s3", "s4"]), Some(1), &known).unwrap();
+        let p2 = store
+            .add_songs(&p.id, &a, &ids(&["s3", "s4"]), Some(1), &known)
+            .unwrap();
         assert_eq!(p2.song_ids, ids(&["s1", "s3", "s4", "s2"]));
         assert!(p2.updated_at >= p.updated_at);
-        let p3 = store.add_songs(&p.id, &a, &ids(&["s1"]), None, &known).unwrap();
+        let p3 = store
+            .add_songs(&p.id, &a, &ids(&["s1"]), None, &known)
+            .unwrap();
         assert_eq!(p3.song_ids, ids(&["s1", "s3", "s4", "s2", "s1"]));
-        let err = store.add_songs(&p.id, &a, &ids(&["s1"]), Some(6), &known).unwrap_err();
+        let err = store
+            .add_songs(&p.id, &a, &ids(&["s1"]), Some(6), &known)
+            .unwrap_err();
         assert_eq!(field(err), "position");
-        let err = store.add_songs(&p.id, &a, &ids(&["zz"]), None, &known).unwrap_err();
+        let err = store
+            .add_songs(&p.id, &a, &ids(&["zz"]), None, &known)
+            .unwrap_err();
         assert_eq!(field(err), "songIds");
 
         let p4 = store.remove_songs(&p.id, &a, &[4, 0, 0], &known).unwrap();
         assert_eq!(p4.song_ids, ids(&["s3", "s4", "s2"]), "by index, not by id");
         let err = store.remove_songs(&p.id, &a, &[3], &known).unwrap_err();
         assert_eq!(field(err), "indexes");
-        assert_eq!(store.get(&p.id).unwrap().unwrap().song_ids.len(), 3, "nothing changed");
+        assert_eq!(
+            store.get(&p.id).unwrap().unwrap().song_ids.len(),
+            3,
+            "nothing changed"
+        );
 
-        let p5 = store.reorder(&p.id, &a, &ids(&["s2", "s3", "s4"]), &known).unwrap();
+        let p5 = store
+            .reorder(&p.id, &a, &ids(&["s2", "s3", "s4"]), &known)
+            .unwrap();
         assert_eq!(p5.song_ids, ids(&["s2", "s3", "s4"]));
-        for bad in [&["s2", "s3"][..], &["s2", "s3", "s4", "s4"], &["s2", "s3", "s1"]] {
+        for bad in [
+            &["s2", "s3"][..],
+            &["s2", "s3", "s4", "s4"],
+            &["s2", "s3", "s1"],
+        ] {
             let err = store.reorder(&p.id, &a, &ids(bad), &known).unwrap_err();
             assert_eq!(field(err), "songIds", "{bad:?}");
         }
@@ -683,7 +718,11 @@ mod tests {
         let p = make(&store, "alice", false, &["s1", "s2", "s3"]);
         let without_s2 = |id: &str| known(id) && id != "s2";
         assert_eq!(p.live_ids(&without_s2), ids(&["s1", "s3"]));
-        assert_eq!(store.get(&p.id).unwrap().unwrap().song_ids.len(), 3, "kept until a write");
+        assert_eq!(
+            store.get(&p.id).unwrap().unwrap().song_ids.len(),
+            3,
+            "kept until a write"
+        );
         // Index 1 is s3 in the list as read (s2 is gone).
         let p2 = store.remove_songs(&p.id, &a, &[1], &without_s2).unwrap();
         assert_eq!(p2.song_ids, ids(&["s1"]));
@@ -692,7 +731,9 @@ mod tests {
             .reorder(&p3.id, &a, &ids(&["s3", "s2", "s1"]), &without_s2)
             .unwrap_err();
         assert_eq!(field(err), "songIds");
-        let p4 = store.reorder(&p3.id, &a, &ids(&["s3", "s1"]), &without_s2).unwrap();
+        let p4 = store
+            .reorder(&p3.id, &a, &ids(&["s3", "s1"]), &without_s2)
+            .unwrap();
         assert_eq!(p4.song_ids, ids(&["s3", "s1"]));
     }
 

@@ -15,6 +15,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::app::App;
 use crate::db::{self, Db, now_secs};
@@ -72,6 +73,8 @@ impl ShareKind {
 #[serde(rename_all = "camelCase")]
 pub struct Share {
     pub share_id: String,
+    /// SHA-256 (hex) of the token, the key of its entry in the token index.
+    pub token_sha256: String,
     pub kind: ShareKind,
     pub item_id: String,
     pub creator_id: String,
@@ -210,6 +213,7 @@ impl Shares {
         let token = new_token();
         let share = Share {
             share_id: db::new_id(),
+            token_sha256: token_digest(&token),
             kind,
             item_id: item_id.to_string(),
             creator_id: creator_id.to_string(),
@@ -219,14 +223,14 @@ impl Shares {
             last_play_at: None,
             created_at: now_secs(),
         };
-        let digest = token_digest(&token);
         let record = db::encode(&share)?;
-        (&self.shares, &self.tokens).transaction(|(shares, tokens)| {
-            shares.insert(share.share_id.as_bytes(), record.clone())?;
-            tokens.insert(digest.as_bytes(), share.share_id.as_bytes())?;
-            Ok(())
-        })
-        .map_err(|e: sled::transaction::TransactionError<AppError>| AppError::from(e))?;
+        let done: Result<(), TransactionError<AppError>> = (&self.shares, &self.tokens)
+            .transaction(|(shares, tokens)| {
+                shares.insert(share.share_id.as_bytes(), record.clone())?;
+                tokens.insert(share.token_sha256.as_bytes(), share.share_id.as_bytes())?;
+                Ok(())
+            });
+        done?;
         Ok((share, token))
     }
 
@@ -263,9 +267,7 @@ impl Shares {
                 items.push(share);
             }
         }
-        items.sort_by(|a, b| {
-            (b.created_at, &b.share_id).cmp(&(a.created_at, &a.share_id))
-        });
+        items.sort_by(|a, b| (b.created_at, &b.share_id).cmp(&(a.created_at, &a.share_id)));
         Ok(items)
     }
 
@@ -280,24 +282,18 @@ impl Shares {
         Ok(share)
     }
 
-    /// Deletes a link with its token entry (found by scanning: only the digest maps to it).
+    /// Deletes a link with its token entry.
     pub fn remove(&self, share_id: &str) -> AppResult<()> {
-        let mut digests = Vec::new();
-        for item in self.tokens.iter() {
-            let (digest, id) = item?;
-            if id.as_ref() == share_id.as_bytes() {
-                digests.push(digest);
-            }
-        }
-        (&self.shares, &self.tokens)
+        let done: Result<(), TransactionError<AppError>> = (&self.shares, &self.tokens)
             .transaction(|(shares, tokens)| {
-                shares.remove(share_id.as_bytes())?;
-                for digest in &digests {
-                    tokens.remove(digest.clone())?;
+                if let Some(bytes) = shares.remove(share_id.as_bytes())? {
+                    let share: Share =
+                        db::decode(&bytes).map_err(ConflictableTransactionError::Abort)?;
+                    tokens.remove(share.token_sha256.as_bytes())?;
                 }
                 Ok(())
-            })
-            .map_err(|e: sled::transaction::TransactionError<AppError>| AppError::from(e))?;
+            });
+        done?;
         Ok(())
     }
 
@@ -409,7 +405,10 @@ impl GuessLimiter {
         // Bound memory under a flood from many addresses.
         if map.len() > 100_000 {
             let now = Instant::now();
-            map.retain(|_, t| t.back().is_some_and(|t| now.duration_since(*t) <= self.window));
+            map.retain(|_, t| {
+                t.back()
+                    .is_some_and(|t| now.duration_since(*t) <= self.window)
+            });
             if map.len() > 100_000 {
                 map.clear();
             }
@@ -432,7 +431,10 @@ pub struct SharedItem {
 }
 
 /// Can the link's creator still see a playlist (others' private playlists may be unshared)?
-fn creator_sees_playlist(app: &App, share: &Share) -> AppResult<Option<crate::playlists::Playlist>> {
+fn creator_sees_playlist(
+    app: &App,
+    share: &Share,
+) -> AppResult<Option<crate::playlists::Playlist>> {
     let Some(creator) = app.users.get(&share.creator_id)? else {
         return Ok(None);
     };
@@ -468,7 +470,12 @@ pub fn shared_item(app: &App, share: &Share) -> AppResult<Option<SharedItem>> {
         }),
         ShareKind::Playlist => creator_sees_playlist(app, share)?.map(|playlist| {
             let songs = app.songs.get_many(&playlist.song_ids);
-            let mut description = playlist.description.lines().next().unwrap_or("").to_string();
+            let mut description = playlist
+                .description
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string();
             if description.is_empty() {
                 description = count_songs(songs.len());
             }
@@ -494,8 +501,9 @@ pub fn shared_song(app: &App, share: &Share, song_id: &str) -> AppResult<Option<
     let belongs = match share.kind {
         ShareKind::Song => song.id == share.item_id,
         ShareKind::Album => song.album_id == share.item_id,
-        ShareKind::Playlist => creator_sees_playlist(app, share)?
-            .is_some_and(|p| p.song_ids.iter().any(|id| *id == song.id)),
+        ShareKind::Playlist => {
+            creator_sees_playlist(app, share)?.is_some_and(|p| p.song_ids.contains(&song.id))
+        }
     };
     Ok(belongs.then_some(song))
 }
@@ -524,9 +532,15 @@ mod tests {
     use super::*;
 
     fn store() -> (tempfile::TempDir, Shares) {
+        let (dir, _db, shares) = store_with_db();
+        (dir, shares)
+    }
+
+    fn store_with_db() -> (tempfile::TempDir, Db, Shares) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("db")).unwrap();
-        (dir, Shares::new(&db).unwrap())
+        let shares = Shares::new(&db).unwrap();
+        (dir, db, shares)
     }
 
     fn actor(id: &str, is_admin: bool) -> Actor {
@@ -538,7 +552,7 @@ mod tests {
 
     #[test]
     fn tokens_are_random_and_only_their_digest_is_stored() {
-        let (dir, shares) = store();
+        let (dir, db, shares) = store_with_db();
         let (share, token) = shares
             .create("alice", ShareKind::Song, "song1", None, None)
             .unwrap();
@@ -549,13 +563,25 @@ mod tests {
         assert_ne!(token, token2);
         assert_ne!(share.share_id, other.share_id);
         assert_eq!(shares.by_token(&token).unwrap().unwrap(), share);
-        assert_eq!(shares.by_token(&token2).unwrap().unwrap().share_id, other.share_id);
+        assert_eq!(
+            shares.by_token(&token2).unwrap().unwrap().share_id,
+            other.share_id
+        );
         assert!(shares.by_token(&new_token()).unwrap().is_none());
         assert!(shares.by_token("short").unwrap().is_none());
-        assert!(shares.by_token(&format!("{}/", &token[..42])).unwrap().is_none());
+        assert!(
+            shares
+                .by_token(&format!("{}/", &token[..42]))
+                .unwrap()
+                .is_none()
+        );
 
         // The token itself is nowhere in the database files.
-        drop(shares);
+        db.flush_blocking().unwrap();
+        assert_eq!(
+            shares.by_token(&token).unwrap().unwrap().token_sha256,
+            token_digest(&token)
+        );
         let mut found = false;
         for entry in walk(dir.path()) {
             let bytes = std::fs::read(&entry).unwrap();
@@ -611,7 +637,9 @@ mod tests {
             .map(|_| {
                 let shares = shares.clone();
                 let id = share.share_id.clone();
-                std::thread::spawn(move || (0..20).filter(|_| shares.start_play(&id).unwrap()).count())
+                std::thread::spawn(move || {
+                    (0..20).filter(|_| shares.start_play(&id).unwrap()).count()
+                })
             })
             .collect();
         let started: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
@@ -620,7 +648,10 @@ mod tests {
         assert_eq!(stored.plays, 50);
         assert!(stored.is_exhausted());
         let now = now_secs();
-        assert!(stored.may_continue(now, 180_000), "seeking right after the last play");
+        assert!(
+            stored.may_continue(now, 180_000),
+            "seeking right after the last play"
+        );
         assert!(!stored.may_continue(now + CONTINUE_GRACE_SECS + 181, 180_000));
 
         let (unlimited, _) = shares
@@ -643,9 +674,15 @@ mod tests {
     #[test]
     fn listing_and_revoking_follow_ownership() {
         let (_dir, shares) = store();
-        let (a1, t1) = shares.create("alice", ShareKind::Song, "s1", None, None).unwrap();
-        let (a2, _) = shares.create("alice", ShareKind::Playlist, "p1", None, None).unwrap();
-        let (b1, _) = shares.create("bob", ShareKind::Song, "s1", None, None).unwrap();
+        let (a1, t1) = shares
+            .create("alice", ShareKind::Song, "s1", None, None)
+            .unwrap();
+        let (a2, _) = shares
+            .create("alice", ShareKind::Playlist, "p1", None, None)
+            .unwrap();
+        let (b1, _) = shares
+            .create("bob", ShareKind::Song, "s1", None, None)
+            .unwrap();
         let alice = actor("alice", false);
         let ids = |v: Vec<Share>| {
             let mut ids: Vec<String> = v.into_iter().map(|s| s.share_id).collect();
@@ -656,21 +693,35 @@ mod tests {
         want.sort();
         assert_eq!(ids(shares.list(&alice, None, None).unwrap()), want);
         assert_eq!(
-            ids(shares.list(&alice, Some(ShareKind::Song), Some("s1")).unwrap()),
+            ids(shares
+                .list(&alice, Some(ShareKind::Song), Some("s1"))
+                .unwrap()),
             vec![a1.share_id.clone()]
         );
-        assert_eq!(shares.list(&actor("root", true), None, None).unwrap().len(), 3);
+        assert_eq!(
+            shares.list(&actor("root", true), None, None).unwrap().len(),
+            3
+        );
 
         assert!(matches!(
             shares.revoke(&b1.share_id, &alice),
             Err(AppError::NotFound(_))
         ));
-        assert_eq!(shares.revoke(&a1.share_id, &alice).unwrap().share_id, a1.share_id);
-        assert!(shares.by_token(&t1).unwrap().is_none(), "revoked tokens are unknown");
+        assert_eq!(
+            shares.revoke(&a1.share_id, &alice).unwrap().share_id,
+            a1.share_id
+        );
+        assert!(
+            shares.by_token(&t1).unwrap().is_none(),
+            "revoked tokens are unknown"
+        );
         assert!(shares.get(&a1.share_id).unwrap().is_none());
         assert!(shares.revoke(&b1.share_id, &actor("root", true)).is_ok());
 
-        assert_eq!(shares.remove_for_item(ShareKind::Playlist, "p1").unwrap(), 1);
+        assert_eq!(
+            shares.remove_for_item(ShareKind::Playlist, "p1").unwrap(),
+            1
+        );
         assert!(shares.list(&alice, None, None).unwrap().is_empty());
         assert_eq!(shares.tokens.len(), 0, "no orphaned token entries");
     }

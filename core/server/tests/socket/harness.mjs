@@ -292,3 +292,31 @@ export async function waitUntil(check, ms = 60000, what = 'condition') {
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/**
+ * Uploads whole files (`[{file, metadata?}]`) in one `song:uploadInit` and resolves with the
+ * songs, in the order given (a duplicate resolves to the song already there).
+ */
+export async function uploadSongs(socket, files) {
+  const init = await ok(socket, 'song:uploadInit', {
+    files: files.map(({ file, metadata }) => ({ name: path.basename(file), size: fs.statSync(file).size, ...(metadata ? { metadata } : {}) })),
+  });
+  const songs = [];
+  for (const [i, entry] of init.files.entries()) {
+    const result = waitForMatch(socket, 'song:uploadResult', (p) => p.fileId === entry.fileId);
+    const chunks = Math.ceil(entry.size / init.chunkSize);
+    const acks = await uploadChunks(socket, init.uploadId, entry.fileId, files[i].file, init.chunkSize, [...Array(chunks).keys()]);
+    if (!acks.every((a) => a.ok)) throw new Error(`upload of ${entry.name} failed: ${JSON.stringify(acks)}`);
+    const done = await result;
+    if (!['added', 'duplicate'].includes(done.status)) throw new Error(`upload of ${entry.name}: ${JSON.stringify(done)}`);
+    songs.push(done.song);
+  }
+  return songs;
+}
+
+/** Collects every payload of an event a socket receives (for "was never told" checks). */
+export function record(socket, event) {
+  const seen = [];
+  socket.on(event, (p) => seen.push(p));
+  return seen;
+}

@@ -1,0 +1,357 @@
+//! The public side of share links: `GET /s/<token>` (an HTML page anyone can open),
+//! `GET|HEAD /s/<token>/stream/<songId>` (the songs, with byte ranges) and `GET /s/<token>/art`.
+//! Invariants: every failure (unknown, revoked, expired, used up, item gone, song not part of the
+//! link) is the same 404 page; a client address that failed too often is refused before any
+//! look-up; the page carries no script and every text on it is HTML-escaped.
+
+use std::fmt::Write as _;
+
+use poem::web::{Data, Path};
+use poem::{Request, Response, handler};
+
+use crate::app::App;
+use crate::config::Config;
+use crate::db::now_secs;
+use crate::shares::{self, ShareKind};
+
+const NOT_FOUND_PAGE: &str = "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">\
+<meta name=\"robots\" content=\"noindex\"><title>Link not available · ChillFi</title>\
+<h1>This link is not available</h1><p>It may have expired or been removed.</p></html>";
+
+fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
+    req.remote_addr().as_socket_addr().map(|a| a.ip())
+}
+
+fn not_found() -> Response {
+    Response::builder()
+        .status(http::StatusCode::NOT_FOUND)
+        .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(NOT_FOUND_PAGE)
+}
+
+/// A 404 that counts against the client's allowance of failed look-ups.
+fn failed(app: &App, req: &Request) -> Response {
+    app.shares.failed_guess(client_ip(req));
+    not_found()
+}
+
+fn internal(e: crate::error::AppError) -> Response {
+    let _ = e.envelope(); // logs the details once
+    Response::builder()
+        .status(e.http_status())
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .finish()
+}
+
+/// The 429 answer when the client address has failed too often.
+fn throttle(app: &App, req: &Request) -> Option<Response> {
+    app.shares.check_guesses(client_ip(req)).err().map(|wait| {
+        Response::builder()
+            .status(http::StatusCode::TOO_MANY_REQUESTS)
+            .header(http::header::RETRY_AFTER, wait)
+            .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header(http::header::CACHE_CONTROL, "no-store")
+            .body(format!("too many attempts; try again in {wait} s"))
+    })
+}
+
+/// `GET /s/<token>`: the page.
+#[handler]
+pub async fn page(Data(app): Data<&App>, Path(token): Path<String>, req: &Request) -> Response {
+    if let Some(resp) = throttle(app, req) {
+        return resp;
+    }
+    let (share, item) = match shares::open(app, &token) {
+        Ok(Some(found)) => found,
+        Ok(None) => return failed(app, req),
+        Err(e) => return internal(e),
+    };
+    let base = base_url(&app.cfg, req.headers(), req.uri());
+    let html = render_page(&token, share.kind, &item, &base);
+    Response::builder()
+        .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .header("referrer-policy", "no-referrer")
+        .header("x-robots-tag", "noindex, nofollow")
+        .body(html)
+}
+
+/// `GET|HEAD /s/<token>/stream/<songId>`: a song of the link. A GET that starts at byte 0
+/// (no range, or a range from 0 longer than Safari's two-byte probe) starts a play, counted
+/// against `maxPlays`; other ranges continue one.
+#[handler]
+pub async fn stream(
+    Data(app): Data<&App>,
+    Path((token, song_id)): Path<(String, String)>,
+    req: &Request,
+) -> Response {
+    if let Some(resp) = throttle(app, req) {
+        return resp;
+    }
+    let share = match app.shares.by_token(&token) {
+        Ok(Some(share)) if !share.is_expired(now_secs()) => share,
+        Ok(_) => return failed(app, req),
+        Err(e) => return internal(e),
+    };
+    let song = match shares::shared_song(app, &share, &song_id) {
+        Ok(Some(song)) => song,
+        Ok(None) => return failed(app, req),
+        Err(e) => return internal(e),
+    };
+    let may_continue = share.may_continue(now_secs(), song.duration_ms);
+    if !may_continue {
+        return failed(app, req);
+    }
+    let resp = crate::stream::blob_response(
+        app,
+        &song.blob_key(),
+        "audio/mpeg",
+        "private, no-store",
+        req,
+    )
+    .await;
+    if req.method() != http::Method::GET || !starts_a_play(&resp) {
+        return resp;
+    }
+    // Counted only once the file is known to be there, atomically against the limit.
+    match app.shares.start_play(&share.share_id) {
+        Ok(true) => resp,
+        Ok(false) => failed(app, req),
+        Err(e) => internal(e),
+    }
+}
+
+/// A successful answer that delivers the start of the file (more than its first two bytes).
+fn starts_a_play(resp: &Response) -> bool {
+    match resp.status() {
+        http::StatusCode::OK => true,
+        http::StatusCode::PARTIAL_CONTENT => resp
+            .headers()
+            .get(http::header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("bytes "))
+            .and_then(|v| v.split('/').next())
+            .and_then(|v| v.split_once('-'))
+            .and_then(|(start, end)| Some((start.parse::<u64>().ok()?, end.parse::<u64>().ok()?)))
+            .is_some_and(|(start, end)| start == 0 && end > 1),
+        _ => false,
+    }
+}
+
+/// `GET /s/<token>/art`: the cover of the shared item (for the page and link previews).
+#[handler]
+pub async fn art(Data(app): Data<&App>, Path(token): Path<String>, req: &Request) -> Response {
+    if let Some(resp) = throttle(app, req) {
+        return resp;
+    }
+    let item = match shares::open(app, &token) {
+        Ok(Some((_, item))) => item,
+        Ok(None) => return failed(app, req),
+        Err(e) => return internal(e),
+    };
+    let Some(key) = item.cover_key else {
+        return not_found();
+    };
+    let mime = if key.ends_with(".png") {
+        "image/png"
+    } else {
+        "image/jpeg"
+    };
+    crate::stream::blob_response(app, &key, mime, "private, max-age=300", req).await
+}
+
+/// How browsers reach this server: `server.public_url` when set, else the origin the client
+/// used (the `Origin` header of a Socket.IO handshake, or `Host` with `X-Forwarded-Proto`).
+/// Empty when nothing trustworthy-looking is there (the caller then uses relative URLs).
+pub fn base_url(cfg: &Config, headers: &http::HeaderMap, uri: &http::Uri) -> String {
+    let configured = cfg.server.public_url.trim_end_matches('/');
+    if !configured.is_empty() {
+        return configured.to_string();
+    }
+    let header = |name: http::header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(origin) = header(http::header::ORIGIN)
+        && let Some((scheme, host)) = origin.split_once("://")
+        && matches!(scheme, "http" | "https")
+        && is_host(host)
+    {
+        return format!("{scheme}://{host}");
+    }
+    let host = header(http::header::HOST).or_else(|| uri.authority().map(|a| a.as_str()));
+    match host {
+        Some(host) if is_host(host) => {
+            let https = header(http::header::HeaderName::from_static("x-forwarded-proto"))
+                .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+            format!("{}://{host}", if https { "https" } else { "http" })
+        }
+        _ => String::new(),
+    }
+}
+
+/// A host name or address with an optional port; nothing that could break out of a URL.
+fn is_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 261
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn duration(ms: u64) -> String {
+    let secs = ms / 1000;
+    if secs >= 3600 {
+        format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    } else {
+        format!("{}:{:02}", secs / 60, secs % 60)
+    }
+}
+
+/// The page: Open Graph tags for link previews, the cover, and one native player per song.
+fn render_page(token: &str, kind: ShareKind, item: &shares::SharedItem, base: &str) -> String {
+    let e = escape;
+    let token = e(token);
+    let og_type = match kind {
+        ShareKind::Song => "music.song",
+        ShareKind::Album => "music.album",
+        ShareKind::Playlist => "music.playlist",
+    };
+    let title = e(&item.title);
+    let description = e(&item.description);
+    let mut html = String::with_capacity(2048 + item.songs.len() * 300);
+    let _ = write!(
+        html,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"robots\" content=\"noindex, nofollow\">\n\
+         <title>{title} · ChillFi</title>\n\
+         <meta name=\"description\" content=\"{description}\">\n\
+         <meta property=\"og:site_name\" content=\"ChillFi\">\n\
+         <meta property=\"og:type\" content=\"{og_type}\">\n\
+         <meta property=\"og:title\" content=\"{title}\">\n\
+         <meta property=\"og:description\" content=\"{description}\">\n"
+    );
+    if !base.is_empty() {
+        let _ = writeln!(
+            html,
+            "<meta property=\"og:url\" content=\"{}/s/{token}\">",
+            e(base)
+        );
+    }
+    if item.cover_key.is_some() {
+        let image = format!("{base}/s/{token}/art");
+        let _ = writeln!(
+            html,
+            "<meta property=\"og:image\" content=\"{}\">",
+            e(&image)
+        );
+    }
+    let _ = write!(
+        html,
+        "</head>\n<body>\n<main>\n<header>\n<h1>{title}</h1>\n<p>{description}</p>\n"
+    );
+    if item.cover_key.is_some() {
+        let _ = writeln!(
+            html,
+            "<img src=\"/s/{token}/art\" alt=\"Cover\" width=\"240\" height=\"240\">"
+        );
+    }
+    html.push_str("</header>\n<ol>\n");
+    for song in &item.songs {
+        let _ = write!(
+            html,
+            "<li>\n<p><strong>{}</strong> — {} <small>({})</small></p>\n\
+             <audio controls preload=\"none\" src=\"/s/{token}/stream/{}\"></audio>\n</li>\n",
+            e(&song.title),
+            e(&song.artist),
+            duration(song.duration_ms),
+            e(&song.id),
+        );
+    }
+    html.push_str(
+        "</ol>\n<footer><p>Shared from ChillFi.</p></footer>\n</main>\n</body>\n</html>\n",
+    );
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_attributes() {
+        assert_eq!(
+            escape(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
+    }
+
+    #[test]
+    fn base_url_prefers_configuration_then_origin_then_host() {
+        let mut cfg = Config::default();
+        let uri: http::Uri = "/socket.io/".parse().unwrap();
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(base_url(&cfg, &headers, &uri), "");
+        headers.insert("host", "nas.local:8080".parse().unwrap());
+        assert_eq!(base_url(&cfg, &headers, &uri), "http://nas.local:8080");
+        headers.insert("x-forwarded-proto", "https".parse().unwrap());
+        assert_eq!(base_url(&cfg, &headers, &uri), "https://nas.local:8080");
+        headers.insert("origin", "https://music.example.org".parse().unwrap());
+        assert_eq!(base_url(&cfg, &headers, &uri), "https://music.example.org");
+        headers.insert("origin", "null".parse().unwrap());
+        assert_eq!(base_url(&cfg, &headers, &uri), "https://nas.local:8080");
+        headers.insert("host", "evil\"><script>".parse().unwrap());
+        assert_eq!(base_url(&cfg, &headers, &uri), "");
+        cfg.server.public_url = "https://tunes.example.net/".into();
+        assert_eq!(base_url(&cfg, &headers, &uri), "https://tunes.example.net");
+    }
+
+    fn response(status: u16, range: Option<&str>) -> Response {
+        let mut b = Response::builder().status(http::StatusCode::from_u16(status).unwrap());
+        if let Some(r) = range {
+            b = b.header(http::header::CONTENT_RANGE, r);
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn only_answers_from_the_first_byte_start_a_play() {
+        assert!(starts_a_play(&response(200, None)));
+        assert!(starts_a_play(&response(206, Some("bytes 0-99/1000"))));
+        assert!(starts_a_play(&response(206, Some("bytes 0-999/1000"))));
+        assert!(
+            !starts_a_play(&response(206, Some("bytes 0-1/1000"))),
+            "Safari's probe"
+        );
+        assert!(!starts_a_play(&response(206, Some("bytes 100-999/1000"))));
+        assert!(!starts_a_play(&response(416, Some("bytes */1000"))));
+        assert!(!starts_a_play(&response(404, None)));
+        assert!(!starts_a_play(&response(502, None)));
+    }
+
+    #[test]
+    fn durations_read_like_a_player() {
+        assert_eq!(duration(61_500), "1:01");
+        assert_eq!(duration(3_601_000), "1:00:01");
+        assert_eq!(duration(0), "0:00");
+    }
+}
