@@ -23,6 +23,8 @@ impl Db {
         let inner = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
+            // sled caches up to 1 GiB by default; the song index lives in memory anyway.
+            .cache_capacity(64 * 1024 * 1024)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {

@@ -118,7 +118,12 @@ pub fn search_words(search: Option<&str>) -> AppResult<Vec<String>> {
     if search.chars().count() > 200 {
         return Err(AppError::invalid_field("search", "at most 200 characters"));
     }
-    Ok(fold(search).split_whitespace().map(str::to_string).collect())
+    // Control characters (NUL above all: it separates rows in the search buffer) split words.
+    Ok(fold(search)
+        .replace(|c: char| c.is_control(), " ")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect())
 }
 
 pub fn list_songs(app: &App, req: SongListRequest) -> AppResult<PageOut<SongView>> {
@@ -216,7 +221,11 @@ fn tag(name: &str, value: &str, max: usize, fallback: Option<&str>) -> AppResult
     }
 }
 
-fn number(name: &str, value: Option<i64>, range: std::ops::RangeInclusive<i64>) -> AppResult<Option<u32>> {
+fn number(
+    name: &str,
+    value: Option<i64>,
+    range: std::ops::RangeInclusive<i64>,
+) -> AppResult<Option<u32>> {
     match value {
         None => Ok(None),
         Some(v) if range.contains(&v) => Ok(u32::try_from(v).ok()),
@@ -246,7 +255,10 @@ impl Metadata {
         if let Some(v) = &self.genre {
             s.genre = clean_text("metadata.genre", v, 64)?;
             if s.genre.contains('\n') {
-                return Err(AppError::invalid_field("metadata.genre", "a tag is one line"));
+                return Err(AppError::invalid_field(
+                    "metadata.genre",
+                    "a tag is one line",
+                ));
             }
         }
         if let Some(v) = self.year {
@@ -284,6 +296,7 @@ pub async fn delete_blobs(app: &App, song: &Song) {
             Err(e) => tracing::warn!(key, "checking blob references: {e}"),
         }
     }
+    crate::variants::delete_for(app, song).await;
 }
 
 #[derive(Serialize)]
@@ -292,25 +305,44 @@ pub struct PlayUrl {
     pub url: String,
     pub expires_at: i64,
     pub song: SongView,
+    pub format: crate::variants::PlayFormat,
 }
 
-/// A URL that streams the song (with Range) until `expires_at`.
-pub async fn play_url(app: &App, song: &Song) -> AppResult<PlayUrl> {
+/// A URL that streams the song (with Range) until `expires_at`: the stored MP3, or a cached
+/// streaming variant (which must already be in the blob store) chosen by `plugin`.
+pub async fn play_url(
+    app: &App,
+    song: &Song,
+    variant: Option<(&crate::variants::Variant, String)>,
+) -> AppResult<PlayUrl> {
     let ttl = app.cfg.playback.url_ttl_secs;
     let expires_at = now_secs() + ttl as i64;
+    let (key, format) = match &variant {
+        Some((v, plugin)) => (v.key(&song.hash), v.format(Some(plugin.clone()))),
+        None => (song.blob_key(), crate::variants::PlayFormat::stored(song)),
+    };
+    let name = variant.as_ref().map(|(v, _)| v.name());
     let url = match app
         .blobs
-        .presigned_get(&song.blob_key(), Duration::from_secs(ttl))
+        .presigned_get(&key, Duration::from_secs(ttl))
         .await
     {
         Ok(Some(url)) => url,
-        Ok(None) => app.stream_signer.url(&song.id, &song.hash, expires_at),
-        Err(e) => return Err(AppError::internal(format!("presigning a stream URL: {e:?}"))),
+        Ok(None) => {
+            app.stream_signer
+                .variant_url(&song.id, &song.hash, name.as_deref(), expires_at)
+        }
+        Err(e) => {
+            return Err(AppError::internal(format!(
+                "presigning a stream URL: {e:?}"
+            )));
+        }
     };
     Ok(PlayUrl {
         url,
         expires_at,
         song: app.songs.view(song),
+        format,
     })
 }
 
@@ -345,25 +377,41 @@ mod tests {
 
     #[test]
     fn edits_are_trimmed_and_regroup_the_song() {
-        let s = apply(json!({"title": "  New  ", "album": "Other", "year": null, "track": 7})).unwrap();
+        let s =
+            apply(json!({"title": "  New  ", "album": "Other", "year": null, "track": 7})).unwrap();
         assert_eq!(s.title, "New");
         assert_eq!(s.year, None, "null clears");
         assert_eq!(s.track, Some(7));
         assert_eq!(s.album_id, songs::album_id("A", "Other"));
         let s = apply(json!({"artist": " ", "album": ""})).unwrap();
-        assert_eq!((s.artist.as_str(), s.album.as_str()), ("Unknown Artist", "Unknown Album"));
+        assert_eq!(
+            (s.artist.as_str(), s.album.as_str()),
+            ("Unknown Artist", "Unknown Album")
+        );
         let html = apply(json!({"title": "<b>bold</b> & \"quoted\""})).unwrap();
-        assert_eq!(html.title, "<b>bold</b> & \"quoted\"", "tags are data, kept verbatim");
+        assert_eq!(
+            html.title, "<b>bold</b> & \"quoted\"",
+            "tags are data, kept verbatim"
+        );
     }
 
     #[test]
     fn bad_tags_name_their_field() {
         assert_eq!(field_of(apply(json!({"title": ""}))), "metadata.title");
-        assert_eq!(field_of(apply(json!({"title": "a\u{7}b"}))), "metadata.title");
-        assert_eq!(field_of(apply(json!({"artist": "x".repeat(257)}))), "metadata.artist");
+        assert_eq!(
+            field_of(apply(json!({"title": "a\u{7}b"}))),
+            "metadata.title"
+        );
+        assert_eq!(
+            field_of(apply(json!({"artist": "x".repeat(257)}))),
+            "metadata.artist"
+        );
         assert_eq!(field_of(apply(json!({"year": 999}))), "metadata.year");
         assert_eq!(field_of(apply(json!({"track": 0}))), "metadata.track");
-        assert_eq!(field_of(apply(json!({"discTotal": 10000}))), "metadata.discTotal");
+        assert_eq!(
+            field_of(apply(json!({"discTotal": 10000}))),
+            "metadata.discTotal"
+        );
         assert_eq!(field_of(apply(json!({"genre": "a\nb"}))), "metadata.genre");
         assert!(serde_json::from_value::<Metadata>(json!({"uploaderId": "me"})).is_err());
     }
@@ -376,6 +424,9 @@ mod tests {
         let p = Paging::new(Some(3), Some(10)).unwrap();
         assert_eq!(p.offset(), 20);
         assert_eq!(p.slice((0..25).collect()), (vec![20, 21, 22, 23, 24], 25));
-        assert_eq!(search_words(Some("  Beyoncé  KNOWLES ")).unwrap(), ["beyonce", "knowles"]);
+        assert_eq!(
+            search_words(Some("  Beyoncé  KNOWLES ")).unwrap(),
+            ["beyonce", "knowles"]
+        );
     }
 }

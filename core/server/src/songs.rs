@@ -183,7 +183,6 @@ struct Matcher<'a> {
     artist: Option<String>,
     album: Option<String>,
     genre: Option<String>,
-    words: Vec<memchr::memmem::Finder<'a>>,
 }
 
 impl<'a> Matcher<'a> {
@@ -193,12 +192,26 @@ impl<'a> Matcher<'a> {
             artist: lower(&filter.artist),
             album: lower(&filter.album),
             genre: lower(&filter.genre),
-            words: filter.search.iter().map(|w| memchr::memmem::Finder::new(w.as_bytes())).collect(),
             filter,
         }
     }
 
+    fn has_field_filters(&self) -> bool {
+        let f = self.filter;
+        self.artist.is_some()
+            || self.album.is_some()
+            || self.genre.is_some()
+            || f.album_id.is_some()
+            || f.artist_id.is_some()
+            || f.uploader.is_some()
+            || f.year.is_some()
+    }
+
+    /// Everything but the search words (see [`Snapshot::search`]).
     fn matches(&self, e: &Entry) -> bool {
+        if !self.has_field_filters() {
+            return true;
+        }
         let (s, f) = (&e.song, self.filter);
         let same = |want: &Option<String>, have: &str| {
             want.as_ref().is_none_or(|w| *w == have.to_lowercase())
@@ -207,7 +220,6 @@ impl<'a> Matcher<'a> {
             && f.artist_id.as_ref().is_none_or(|id| *id == s.artist_id)
             && f.uploader.as_ref().is_none_or(|id| *id == s.uploader_id)
             && f.year.is_none_or(|y| s.year == Some(y))
-            && self.words.iter().all(|w| w.find(e.folded.as_bytes()).is_some())
             && same(&self.artist, &s.artist)
             && same(&self.album, &s.album)
             && same(&self.genre, &s.genre)
@@ -267,8 +279,107 @@ struct Index {
     version: u64,
     /// Oldest version still in the change log (0 = the log starts at the beginning).
     oldest_kept: u64,
-    /// Ascending orders, rebuilt lazily after a change.
-    sorted: HashMap<SongSort, Arc<Vec<Arc<Entry>>>>,
+    /// Built on the first listing after a change.
+    snapshot: Option<Arc<Snapshot>>,
+}
+
+fn compare(a: &Entry, b: &Entry, sort: SongSort) -> std::cmp::Ordering {
+    let (x, y) = (&a.song, &b.song);
+    let primary = match sort {
+        SongSort::Title => a.title_key.cmp(&b.title_key),
+        SongSort::Artist => a
+            .artist_key
+            .cmp(&b.artist_key)
+            .then_with(|| a.album_key.cmp(&b.album_key))
+            .then(x.disc.cmp(&y.disc))
+            .then(x.track.cmp(&y.track)),
+        SongSort::Album => a
+            .album_key
+            .cmp(&b.album_key)
+            .then(x.disc.cmp(&y.disc))
+            .then(x.track.cmp(&y.track)),
+        SongSort::Year => x.year.cmp(&y.year),
+        SongSort::CreatedAt => x.created_at.cmp(&y.created_at),
+        SongSort::DurationMs => x.duration_ms.cmp(&y.duration_ms),
+        SongSort::PlayCount => a
+            .plays
+            .load(Ordering::Relaxed)
+            .cmp(&b.plays.load(Ordering::Relaxed)),
+    };
+    primary
+        .then_with(|| a.title_key.cmp(&b.title_key))
+        .then_with(|| x.id.cmp(&y.id))
+}
+
+/// The library frozen for listing: the entries as numbered rows, their folded text in one
+/// buffer (search scans memory linearly instead of visiting 100 000 heap objects), and sort
+/// orders as row numbers.
+struct Snapshot {
+    rows: Vec<Arc<Entry>>,
+    text: Vec<u8>,
+    starts: Vec<usize>,
+    orders: Mutex<HashMap<SongSort, Arc<Vec<u32>>>>,
+}
+
+impl Snapshot {
+    fn new(entries: &HashMap<String, Arc<Entry>>) -> Self {
+        let rows: Vec<Arc<Entry>> = entries.values().cloned().collect();
+        let mut text = Vec::new();
+        let mut starts = Vec::with_capacity(rows.len());
+        for e in &rows {
+            starts.push(text.len());
+            text.extend_from_slice(e.folded.as_bytes());
+            text.push(0);
+        }
+        Self {
+            rows,
+            text,
+            starts,
+            orders: Mutex::default(),
+        }
+    }
+
+    fn order(&self, sort: SongSort) -> Arc<Vec<u32>> {
+        let mut orders = self.orders.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(order) = orders.get(&sort) {
+            return order.clone();
+        }
+        let mut order: Vec<u32> = (0..self.rows.len() as u32).collect();
+        order.sort_by(|&a, &b| compare(&self.rows[a as usize], &self.rows[b as usize], sort));
+        let order = Arc::new(order);
+        orders.insert(sort, order.clone());
+        order
+    }
+
+    /// Which rows hold every word; `None` when there are no words.
+    fn search(&self, words: &[String]) -> Option<Vec<bool>> {
+        if words.is_empty() {
+            return None;
+        }
+        let mut pass = vec![true; self.rows.len()];
+        for word in words {
+            let mut hit = vec![false; self.rows.len()];
+            let finder = memchr::memmem::Finder::new(word.as_bytes());
+            // Words hold no NUL (the row separator), so a match never spans two rows. After a
+            // hit the scan resumes at the next row: one hit per row is enough.
+            let (mut from, mut row) = (0, 0);
+            while let Some(found) = finder.find(&self.text[from..]) {
+                let pos = from + found;
+                while row + 1 < self.starts.len() && self.starts[row + 1] <= pos {
+                    row += 1;
+                }
+                hit[row] = true;
+                match self.starts.get(row + 1) {
+                    Some(&next) => from = next,
+                    None => break,
+                }
+            }
+            for (p, h) in pass.iter_mut().zip(hit) {
+                *p &= h;
+            }
+        }
+        Some(pass)
+    }
 }
 
 impl Index {
@@ -277,7 +388,7 @@ impl Index {
         self.by_album.entry(s.album_id.clone()).or_default().insert(s.id.clone());
         self.by_artist.entry(s.artist_id.clone()).or_default().insert(s.id.clone());
         self.entries.insert(s.id.clone(), entry);
-        self.sorted.clear();
+        self.snapshot = None;
     }
 
     fn remove(&mut self, id: &str) -> Option<Arc<Entry>> {
@@ -291,45 +402,8 @@ impl Index {
                 }
             }
         }
-        self.sorted.clear();
+        self.snapshot = None;
         Some(entry)
-    }
-
-    fn order(&mut self, sort: SongSort) -> Arc<Vec<Arc<Entry>>> {
-        if let Some(order) = self.sorted.get(&sort) {
-            return order.clone();
-        }
-        let mut all: Vec<Arc<Entry>> = self.entries.values().cloned().collect();
-        all.sort_by(|a, b| {
-            let (x, y) = (&a.song, &b.song);
-            let primary = match sort {
-                SongSort::Title => a.title_key.cmp(&b.title_key),
-                SongSort::Artist => a
-                    .artist_key
-                    .cmp(&b.artist_key)
-                    .then_with(|| a.album_key.cmp(&b.album_key))
-                    .then(x.disc.cmp(&y.disc))
-                    .then(x.track.cmp(&y.track)),
-                SongSort::Album => a
-                    .album_key
-                    .cmp(&b.album_key)
-                    .then(x.disc.cmp(&y.disc))
-                    .then(x.track.cmp(&y.track)),
-                SongSort::Year => x.year.cmp(&y.year),
-                SongSort::CreatedAt => x.created_at.cmp(&y.created_at),
-                SongSort::DurationMs => x.duration_ms.cmp(&y.duration_ms),
-                SongSort::PlayCount => a
-                    .plays
-                    .load(Ordering::Relaxed)
-                    .cmp(&b.plays.load(Ordering::Relaxed)),
-            };
-            primary
-                .then_with(|| a.title_key.cmp(&b.title_key))
-                .then_with(|| x.id.cmp(&y.id))
-        });
-        let order = Arc::new(all);
-        self.sorted.insert(sort, order.clone());
-        order
     }
 
     fn views(&self, ids: &BTreeSet<String>) -> Vec<&Arc<Entry>> {
@@ -518,24 +592,51 @@ impl Songs {
         offset: usize,
         limit: usize,
     ) -> Page<SongView> {
-        let order = self.write().order(sort);
+        let snapshot = self.snapshot();
+        let order = snapshot.order(sort);
+        let pass = snapshot.search(&filter.search);
         let matcher = Matcher::new(filter);
+        let rows: Box<dyn Iterator<Item = usize>> = if descending {
+            Box::new(order.iter().rev().map(|&r| r as usize))
+        } else {
+            Box::new(order.iter().map(|&r| r as usize))
+        };
+        if pass.is_none() && !matcher.has_field_filters() {
+            let items = rows
+                .skip(offset)
+                .take(limit)
+                .map(|r| snapshot.rows[r].view())
+                .collect();
+            return Page {
+                items,
+                total: order.len(),
+            };
+        }
         let mut total = 0;
         let mut items = Vec::new();
-        let mut visit = |e: &Arc<Entry>| {
-            if matcher.matches(e) {
-                if total >= offset && items.len() < limit {
-                    items.push(e.view());
-                }
-                total += 1;
+        for row in rows {
+            if pass.as_ref().is_some_and(|p| !p[row]) || !matcher.matches(&snapshot.rows[row]) {
+                continue;
             }
-        };
-        if descending {
-            order.iter().rev().for_each(&mut visit);
-        } else {
-            order.iter().for_each(&mut visit);
+            if total >= offset && items.len() < limit {
+                items.push(snapshot.rows[row].view());
+            }
+            total += 1;
         }
         Page { items, total }
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        if let Some(snapshot) = self.read().snapshot.clone() {
+            return snapshot;
+        }
+        let mut index = self.write();
+        let snapshot = match &index.snapshot {
+            Some(snapshot) => snapshot.clone(),
+            None => Arc::new(Snapshot::new(&index.entries)),
+        };
+        index.snapshot = Some(snapshot.clone());
+        snapshot
     }
 
     pub fn album(&self, id: &str) -> Option<(Album, Vec<SongView>)> {
@@ -741,7 +842,10 @@ impl Songs {
             })?;
         let count = count_of(count);
         entry.plays.store(count, Ordering::Relaxed);
-        self.write().sorted.remove(&SongSort::PlayCount);
+        if let Some(snapshot) = &self.read().snapshot {
+            let mut orders = snapshot.orders.lock().unwrap_or_else(|p| p.into_inner());
+            orders.remove(&SongSort::PlayCount);
+        }
         Ok(count)
     }
 }
@@ -878,3 +982,4 @@ mod tests {
         assert_eq!(reopened.get("a").unwrap().unwrap().album, "B");
     }
 }
+
