@@ -60,7 +60,10 @@ pub(crate) fn open(path: &Path) -> Result<Input, MediaError> {
     // .mp3 would be read whole into memory before FFmpeg gives up. Compressed audio always has
     // a container signature or frame-sync-like bytes near the start; without either, stop here.
     let window = read_prefix(path, 1024 * 1024);
-    if !has_audio_magic(&window) && !window.windows(2).any(|w| w[0] == 0xff && w[1] & 0xe0 == 0xe0)
+    if !has_audio_magic(&window)
+        && !window
+            .windows(2)
+            .any(|w| w[0] == 0xff && w[1] & 0xe0 == 0xe0)
     {
         let head = &window[..window.len().min(4096)];
         return Err(MediaError::UnsupportedFormat(sniff(head).to_string()));

@@ -451,8 +451,15 @@ fn a_big_file_of_zeros_is_refused_without_reading_it_all() {
     std::fs::File::create(&p).unwrap().set_len(1 << 30).unwrap();
     let started = std::time::Instant::now();
     let msg = expect_unsupported(&p, "unrecognised data");
-    assert_eq!(msg, "not an audio file we accept: detected unrecognised data");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(
+        msg,
+        "not an audio file we accept: detected unrecognised data"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -20,9 +20,15 @@ pub struct AppState {
     pub users: Users,
     pub songs: Songs,
     pub player: Player,
+    pub playlists: crate::playlists::Playlists,
+    pub shares: crate::shares::Shares,
     pub stream_signer: StreamSigner,
     pub blobs: BlobStore,
     pub uploads: Arc<Uploads>,
+    /// `None` when `[plugins] enabled = false` or the host could not start.
+    pub plugins: Option<chillfi_plugin_host::PluginHost>,
+    /// Streaming variants asked for by transcode-profile plugins.
+    pub variants: Arc<crate::variants::Variants>,
     pub auth: Arc<Auth>,
     pub io: SocketIo,
     pub started: Instant,
@@ -36,6 +42,8 @@ pub struct Stores {
     pub users: Users,
     pub songs: Songs,
     pub player: Player,
+    pub playlists: crate::playlists::Playlists,
+    pub shares: crate::shares::Shares,
 }
 
 impl Stores {
@@ -45,11 +53,15 @@ impl Stores {
         let users = Users::new(&db)?;
         let songs = Songs::new(&db)?;
         let player = Player::new(&db)?;
+        let playlists = crate::playlists::Playlists::new(&db)?;
+        let shares = crate::shares::Shares::new(&db)?;
         Ok(Self {
             db,
             users,
             songs,
             player,
+            playlists,
+            shares,
         })
     }
 }
@@ -57,6 +69,22 @@ impl Stores {
 impl AppState {
     pub fn version() -> &'static str {
         env!("CARGO_PKG_VERSION")
+    }
+}
+
+/// The plugin host `[plugins]` describes, or `None` when plugins are off. A host that cannot
+/// start (unusable folder or engine) is logged and left out: the server runs without plugins.
+pub fn open_plugin_host(cfg: &Config) -> Option<chillfi_plugin_host::PluginHost> {
+    if !cfg.plugins.enabled {
+        tracing::info!("plugins are turned off ([plugins] enabled = false)");
+        return None;
+    }
+    match chillfi_plugin_host::PluginHost::new(cfg.plugin_host_config()) {
+        Ok(host) => Some(host),
+        Err(e) => {
+            tracing::error!("plugins are unavailable: {e}");
+            None
+        }
     }
 }
 

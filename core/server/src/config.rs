@@ -25,6 +25,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub ingest: IngestConfig,
     pub playback: PlaybackConfig,
+    pub plugins: PluginsConfig,
     pub log: LogConfig,
 }
 
@@ -33,11 +34,56 @@ pub struct Config {
 pub struct PlaybackConfig {
     /// Lifetime of a `song:play` URL (seconds); seeking after that asks for a new one.
     pub url_ttl_secs: u64,
+    /// Streaming variants (asked for by transcode-profile plugins) made at once; more wait.
+    pub transcode_workers: usize,
 }
 
 impl Default for PlaybackConfig {
     fn default() -> Self {
-        Self { url_ttl_secs: 300 }
+        Self {
+            url_ttl_secs: 300,
+            transcode_workers: 2,
+        }
+    }
+}
+
+/// WASM component plugins (see docs/plugins.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Load and call plugins at all.
+    pub enabled: bool,
+    /// The plugins folder (`<dir>/<name>/{plugin.toml,<name>.wasm}`); empty means
+    /// `<data_dir>/plugins`. Their state (enabled, config overrides, kv) is kept in
+    /// `<data_dir>/plugin-state`.
+    pub dir: String,
+    /// Wall-clock budget of one call, per plugin kind (milliseconds).
+    pub enricher_deadline_ms: u64,
+    pub profile_deadline_ms: u64,
+    pub share_deadline_ms: u64,
+    /// Cap on one plugin instance's linear memory (MiB).
+    pub memory_mib: u64,
+    /// Cap on the strings and lists in one value a plugin returns (KiB).
+    pub max_result_kib: u64,
+    /// Faults (traps, timeouts, invalid results) in a row after which a plugin is switched off.
+    pub fault_threshold: u32,
+    /// Size of each plugin's key-value store, keys + values (KiB).
+    pub kv_quota_kib: u64,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: String::new(),
+            enricher_deadline_ms: 2000,
+            profile_deadline_ms: 1000,
+            share_deadline_ms: 200,
+            memory_mib: 64,
+            max_result_kib: 64,
+            fault_threshold: 3,
+            kv_quota_kib: 1024,
+        }
     }
 }
 
@@ -159,6 +205,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             ingest: IngestConfig::default(),
             playback: PlaybackConfig::default(),
+            plugins: PluginsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -364,10 +411,40 @@ impl Config {
                     .into(),
             ));
         }
-        if !self.server.public_url.is_empty()
-            && !(self.server.public_url.starts_with("http://")
-                || self.server.public_url.starts_with("https://"))
+        if !(1..=64).contains(&self.playback.transcode_workers) {
+            return Err(ConfigError::Invalid(
+                "playback.transcode_workers must be 1..=64".into(),
+            ));
+        }
+        let plugins = &self.plugins;
+        for (key, ms) in [
+            ("enricher_deadline_ms", plugins.enricher_deadline_ms),
+            ("profile_deadline_ms", plugins.profile_deadline_ms),
+            ("share_deadline_ms", plugins.share_deadline_ms),
+        ] {
+            if !(10..=600_000).contains(&ms) {
+                return Err(ConfigError::Invalid(format!(
+                    "plugins.{key} must be 10..=600000"
+                )));
+            }
+        }
+        if !(1..=4096).contains(&plugins.memory_mib) {
+            return Err(ConfigError::Invalid(
+                "plugins.memory_mib must be 1..=4096".into(),
+            ));
+        }
+        if !(1..=16 * 1024).contains(&plugins.max_result_kib)
+            || !(1..=1024 * 1024).contains(&plugins.kv_quota_kib)
+            || plugins.fault_threshold == 0
         {
+            return Err(ConfigError::Invalid(
+                "plugins.max_result_kib must be 1..=16384, plugins.kv_quota_kib 1..=1048576 \
+                 and plugins.fault_threshold > 0"
+                    .into(),
+            ));
+        }
+        let url = &self.server.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError::Invalid(format!(
                 "server.public_url: '{}' must start with http:// or https://",
                 self.server.public_url
@@ -468,6 +545,33 @@ impl Config {
                 .unwrap_or(2),
             n => n,
         }
+    }
+
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir_or_default(&self.plugins.dir, "plugins")
+    }
+
+    pub fn plugin_state_dir(&self) -> PathBuf {
+        self.data_dir.join("plugin-state")
+    }
+
+    /// The plugin host's settings, from `[plugins]`.
+    pub fn plugin_host_config(&self) -> chillfi_plugin_host::HostConfig {
+        use std::time::Duration;
+        let p = &self.plugins;
+        let kib = |n: u64| usize::try_from(n.saturating_mul(1024)).unwrap_or(usize::MAX);
+        let mut host =
+            chillfi_plugin_host::HostConfig::new(self.plugins_dir(), self.plugin_state_dir());
+        host.limits = chillfi_plugin_host::Limits {
+            enricher_deadline: Duration::from_millis(p.enricher_deadline_ms),
+            profile_deadline: Duration::from_millis(p.profile_deadline_ms),
+            share_deadline: Duration::from_millis(p.share_deadline_ms),
+            memory_bytes: kib(p.memory_mib.saturating_mul(1024)),
+            max_result_bytes: kib(p.max_result_kib),
+            fault_threshold: p.fault_threshold,
+            kv_quota_bytes: kib(p.kv_quota_kib),
+        };
+        host
     }
 
     pub fn jwt_secret_path(&self) -> PathBuf {
@@ -704,6 +808,23 @@ mod tests {
         expected.sort();
         found.sort();
         assert_eq!(found, expected, "packaging/config.toml must list every key");
+    }
+
+    #[test]
+    fn plugin_defaults_are_the_hosts() {
+        let host = Config::default().plugin_host_config();
+        assert_eq!(host.limits, chillfi_plugin_host::Limits::default());
+        assert_eq!(host.plugins_dir, PathBuf::from("./chillfi-data/plugins"));
+        assert_eq!(host.state_dir, PathBuf::from("./chillfi-data/plugin-state"));
+        let err = Config::load_from(
+            &Sources::default(),
+            env(&[("CHILLFI_PLUGINS__SHARE_DEADLINE_MS", "0")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("plugins.share_deadline_ms"),
+            "{err}"
+        );
     }
 
     fn looks_like_toml(line: &str) -> bool {

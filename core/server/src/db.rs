@@ -24,7 +24,7 @@ impl Db {
             .path(dir)
             .mode(sled::Mode::HighThroughput)
             // sled caches up to 1 GiB by default; the song index lives in memory anyway.
-            .cache_capacity(64 * 1024 * 1024)
+            .cache_capacity(32 * 1024 * 1024)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {

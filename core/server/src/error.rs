@@ -135,6 +135,23 @@ impl From<sled::transaction::TransactionError<AppError>> for AppError {
     }
 }
 
+impl From<chillfi_plugin_host::PluginError> for AppError {
+    fn from(e: chillfi_plugin_host::PluginError) -> Self {
+        use chillfi_plugin_host::PluginError as P;
+        match e {
+            P::NotFound(_) => Self::NotFound("plugin"),
+            P::Failed { name, reason } => {
+                Self::Conflict(format!("plugin {name} could not be loaded: {reason}"))
+            }
+            P::InvalidConfig { key, message, .. } => Self::Invalid {
+                message: format!("{key}: {message}"),
+                field: Some(format!("values.{key}")),
+            },
+            other => Self::internal(format!("plugins: {other}")),
+        }
+    }
+}
+
 /// Turns a serde error from a request payload into `invalid` naming the field when serde does.
 pub fn payload_error_text(text: &str) -> AppError {
     // serde_json: "missing field `username` at line 1 column 2" / "invalid type: ..., expected ..."

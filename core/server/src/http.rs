@@ -71,8 +71,17 @@ pub fn routes(app: App, socket_io: SocketIoEndpoint) -> impl poem::Endpoint {
         .at("/api/auth/login", post(login))
         .nest("/api", api_not_found)
         .nest_no_strip("/socket.io", socket_io)
-        .at("/stream/:song_id", get(stream::stream_song).head(stream::stream_song))
+        .at(
+            "/stream/:song_id",
+            get(stream::stream_song).head(stream::stream_song),
+        )
         .at("/art/:name", get(stream::art).head(stream::art))
+        .at("/s/:token", get(crate::share_http::page))
+        .at("/s/:token/art", get(crate::share_http::art))
+        .at(
+            "/s/:token/stream/:id",
+            get(crate::share_http::stream).head(crate::share_http::stream),
+        )
         .at("/", get(web::index))
         .at("/*path", get(web::static_file))
         .data(app)

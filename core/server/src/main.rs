@@ -10,10 +10,14 @@ mod http;
 mod ingest;
 mod library;
 mod player;
+mod playlists;
+mod share_http;
+mod shares;
 mod socket;
 mod songs;
 mod stream;
 mod users;
+mod variants;
 mod web;
 
 use std::path::PathBuf;
@@ -71,6 +75,18 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Inspect plugins: the installed ones, or a component before installing it.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+    /// Benchmarks only: adds COUNT synthetic songs that all share the stored file MP3.
+    #[command(hide = true)]
+    SeedLibrary {
+        count: usize,
+        #[arg(long, value_name = "FILE")]
+        mp3: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -88,6 +104,15 @@ enum UserCommand {
     Reset { name: String },
     /// List users.
     List,
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// List the plugins in the configured plugins folder with their state.
+    List,
+    /// Load a plugin folder (plugin.toml + component) or a .wasm component without installing
+    /// it, and report its world, WIT version and kind. Exits nonzero when it cannot be loaded.
+    Check { path: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +158,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .build()
             .context("starting the async runtime")?
             .block_on(import(cfg, dir, owner)),
+        Command::SeedLibrary { count, mp3 } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?
+            .block_on(seed_library(cfg, count, mp3)),
+        Command::Plugin { command } => plugin_command(&cfg, command),
         Command::Config {
             command: ConfigCommand::Check,
         } => {
@@ -165,24 +196,40 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     drop(secret);
     let (svc, io) = socket::build(4 * 1024 * 1024);
     let blobs = app::open_blob_store(&cfg).await?;
+    let plugins = app::open_plugin_host(&cfg);
+    // Reloads the plugins when their folder changes; stops when dropped at the end of `serve`.
+    let _plugin_watcher = match plugins.as_ref().map(|host| host.watch()) {
+        Some(Err(e)) => {
+            tracing::warn!("plugins are loaded at start only: {e}");
+            None
+        }
+        Some(Ok(watcher)) => Some(watcher),
+        None => None,
+    };
     let ingest = ingest::Ingest::new(
         &cfg,
         &stores.db,
         stores.songs.clone(),
         blobs.clone(),
         io.clone(),
+        plugins.clone(),
     )?;
     let uploads = ingest::upload::Uploads::new(&cfg, &stores.db, ingest.clone(), io.clone())?;
     ingest.recover().await?;
     ingest::inbox::Inbox::start(&cfg, ingest.clone(), stores.users.clone())?;
+    let variants = variants::Variants::new(&cfg, blobs.clone());
     let app = Arc::new(AppState {
         cfg: Arc::new(cfg.clone()),
         users: stores.users,
         songs: stores.songs,
         player: stores.player,
+        playlists: stores.playlists,
+        shares: stores.shares.with_plugins(plugins.clone()),
         stream_signer,
         blobs,
         uploads,
+        plugins,
+        variants,
         auth,
         io: io.clone(),
         started,
@@ -224,6 +271,68 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Synthetic metadata over one real blob, so list/search/play benchmarks see a big library.
+async fn seed_library(cfg: Config, count: usize, mp3: PathBuf) -> anyhow::Result<()> {
+    use sha2::Digest;
+    require_data_dir(&cfg)?;
+    let stores = Stores::open(&cfg)?;
+    let owner = stores
+        .users
+        .list()?
+        .into_iter()
+        .next()
+        .context("create a user first")?;
+    let bytes = std::fs::read(&mp3).with_context(|| format!("reading {}", mp3.display()))?;
+    let hash = hex::encode(sha2::Sha256::digest(&bytes));
+    let blobs = app::open_blob_store(&cfg).await?;
+    blobs
+        .put_file(&songs::song_blob_key(&hash), &mp3, "audio/mpeg")
+        .await
+        .map_err(|e| anyhow::anyhow!("storing the blob: {e:?}"))?;
+    const WORDS: &[&str] = &[
+        "love", "night", "blue", "river", "fire", "dream", "city", "heart", "rain", "gold",
+        "summer", "ghost", "light", "road", "ocean", "wild", "echo", "velvet", "stone", "Café",
+    ];
+    let word = |n: usize| WORDS[n % WORDS.len()];
+    let now = db::now_secs();
+    for i in 0..count {
+        let artist = format!("{} {}", word(i / 7), word(i / 151 + 3));
+        let album = format!("{} {} {}", word(i / 13), word(i / 17 + 5), i / 12);
+        let song = songs::Song {
+            id: db::new_id(),
+            title: format!("{} {} {i}", word(i), word(i / 3 + 1)),
+            album_id: songs::album_id(&artist, &album),
+            artist_id: songs::artist_id(&artist),
+            artist: artist.clone(),
+            album,
+            album_artist: artist,
+            track: Some((i % 12 + 1) as u32),
+            track_total: Some(12),
+            disc: None,
+            disc_total: None,
+            year: Some(1960 + (i % 60) as i32),
+            genre: word(i / 5).into(),
+            duration_ms: 180_000 + (i % 120) as u64 * 1000,
+            bitrate: 320_000,
+            sample_rate: 44_100,
+            channels: 2,
+            source_hash: hex::encode(sha2::Sha256::digest(format!("seed {i}"))),
+            hash: hash.clone(),
+            size_bytes: bytes.len() as u64,
+            cover_key: None,
+            uploader_id: owner.id.clone(),
+            original_name: format!("seed-{i}.mp3"),
+            conversion: "remuxed".into(),
+            created_at: now - (count - i) as i64,
+            updated_at: now,
+        };
+        let _duplicate = stores.songs.insert(&song)?;
+    }
+    stores.db.flush().await?;
+    eprintln!("{} songs in the library", stores.songs.count());
+    Ok(())
+}
+
 async fn import(cfg: Config, dir: PathBuf, owner: Option<String>) -> anyhow::Result<()> {
     require_data_dir(&cfg)?;
     let stores = Stores::open(&cfg)?;
@@ -240,12 +349,61 @@ async fn import(cfg: Config, dir: PathBuf, owner: Option<String>) -> anyhow::Res
     let blobs = app::open_blob_store(&cfg).await?;
     // Nobody listens during an import, but the pipeline always announces what it adds.
     let (_svc, io) = socket::build(1024);
-    let ingest = ingest::Ingest::new(&cfg, &stores.db, stores.songs.clone(), blobs, io)?;
+    // Enrichers run on imports too (no folder watching: the import is over soon).
+    let plugins = app::open_plugin_host(&cfg);
+    let ingest = ingest::Ingest::new(&cfg, &stores.db, stores.songs.clone(), blobs, io, plugins)?;
     ingest.recover().await?;
     let failed = ingest::import::import_dir(&ingest, &dir, &owner.id).await?;
     stores.db.flush().await?;
     anyhow::ensure!(failed == 0, "{failed} file(s) could not be imported");
     Ok(())
+}
+
+fn plugin_command(cfg: &Config, command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::Check { path } => {
+            let report = chillfi_plugin_host::check(&path)
+                .map_err(|e| anyhow::anyhow!("{} cannot be loaded: {e}", path.display()))?;
+            if let (Some(name), Some(version)) = (&report.plugin_name, &report.plugin_version) {
+                println!("plugin:  {name} {version}");
+            }
+            println!("world:   {}", report.world);
+            println!("wit:     {}", report.package_version);
+            println!("kind:    {}", report.kind);
+            println!("size:    {} bytes", report.size_bytes);
+            println!("imports: {}", report.imports.join(", "));
+            println!("exports: {}", report.exports.join(", "));
+            println!("ok: {} loads", path.display());
+            Ok(())
+        }
+        PluginCommand::List => {
+            require_data_dir(cfg)?;
+            anyhow::ensure!(
+                cfg.plugins.enabled,
+                "plugins are turned off in the configuration ([plugins] enabled = false)"
+            );
+            let host = chillfi_plugin_host::PluginHost::new(cfg.plugin_host_config())
+                .context("loading the plugins")?;
+            let plugins = host.list();
+            println!("plugins folder: {}", cfg.plugins_dir().display());
+            if plugins.is_empty() {
+                println!("(no plugins installed)");
+            }
+            for p in plugins {
+                let kind = p.kind.map(|k| k.as_str()).unwrap_or("?");
+                let version = if p.version.is_empty() {
+                    "?"
+                } else {
+                    &p.version
+                };
+                println!("{}\t{version}\t{kind}\t{}", p.name, p.state);
+                if let Some(e) = &p.last_error {
+                    println!("\t{e}");
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Tells systemd (Type=notify) about readiness; a no-op when not started by systemd.

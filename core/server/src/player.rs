@@ -211,7 +211,11 @@ mod tests {
         q.remove(vec![0]).unwrap();
         assert_eq!((ids(&q), q.current), (vec!["b", "x", "a"], Some(0)));
         q.remove(vec![0]).unwrap();
-        assert_eq!((ids(&q), q.current), (vec!["x", "a"], Some(0)), "next takes over");
+        assert_eq!(
+            (ids(&q), q.current),
+            (vec!["x", "a"], Some(0)),
+            "next takes over"
+        );
         q.remove(vec![1, 0]).unwrap();
         assert_eq!(q.current, None);
     }

@@ -67,6 +67,9 @@ pub async fn page(Data(app): Data<&App>, Path(token): Path<String>, req: &Reques
         Ok(None) => return failed(app, req),
         Err(e) => return internal(e),
     };
+    if !app.shares.plugin_allows(&share).await {
+        return failed(app, req);
+    }
     let base = base_url(&app.cfg, req.headers(), req.uri());
     let html = render_page(&token, share.kind, &item, &base);
     Response::builder()
@@ -114,6 +117,11 @@ pub async fn stream(
     if req.method() != http::Method::GET || !starts_a_play(&resp) {
         return resp;
     }
+    // A share-handler plugin may deny a new play (like an expired link); seeking within a
+    // play follows the server's own rules.
+    if !app.shares.plugin_allows(&share).await {
+        return failed(app, req);
+    }
     // Counted only once the file is known to be there, atomically against the limit.
     match app.shares.start_play(&share.share_id) {
         Ok(true) => resp,
@@ -146,8 +154,8 @@ pub async fn art(Data(app): Data<&App>, Path(token): Path<String>, req: &Request
         return resp;
     }
     let item = match shares::open(app, &token) {
-        Ok(Some((_, item))) => item,
-        Ok(None) => return failed(app, req),
+        Ok(Some((share, item))) if app.shares.plugin_allows(&share).await => item,
+        Ok(_) => return failed(app, req),
         Err(e) => return internal(e),
     };
     let Some(key) = item.cover_key else {

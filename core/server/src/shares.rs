@@ -83,6 +83,9 @@ pub struct Share {
     pub plays: u64,
     pub last_play_at: Option<i64>,
     pub created_at: i64,
+    /// A readable label a share-handler plugin gave the link (never part of its URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
 }
 
 /// The wire form: `token` and `url` only in the answer to `share:create`.
@@ -102,6 +105,8 @@ pub struct ShareView {
     pub plays: u64,
     pub creator_id: String,
     pub created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
 }
 
 impl Share {
@@ -118,6 +123,7 @@ impl Share {
             plays: self.plays,
             creator_id: self.creator_id.clone(),
             created_at: self.created_at,
+            slug: self.slug.clone(),
         }
     }
 
@@ -189,6 +195,8 @@ pub struct Shares {
     shares: sled::Tree,
     tokens: sled::Tree,
     guesses: Arc<GuessLimiter>,
+    /// Share-handler plugins are asked on creation and on access (see docs/plugins.md).
+    plugins: Option<chillfi_plugin_host::PluginHost>,
 }
 
 impl Shares {
@@ -197,7 +205,80 @@ impl Shares {
             shares: db.tree(SHARES)?,
             tokens: db.tree(SHARE_TOKENS)?,
             guesses: Arc::new(GuessLimiter::new(GUESSES_PER_WINDOW, GUESS_WINDOW)),
+            plugins: None,
         })
+    }
+
+    /// Lets the first enabled share-handler plugin decide on new links and on every access.
+    pub fn with_plugins(mut self, plugins: Option<chillfi_plugin_host::PluginHost>) -> Self {
+        self.plugins = plugins;
+        self
+    }
+
+    /// The share handler's say on a new link: its limits and label, or its refusal
+    /// (`forbidden` with the plugin's reason). No handler, or one that faults: the request as is.
+    fn plugin_decision(
+        &self,
+        kind: ShareKind,
+        item_id: &str,
+        expires_at: Option<i64>,
+        max_plays: Option<u64>,
+    ) -> AppResult<(Option<i64>, Option<u64>, Option<String>)> {
+        let Some(host) = &self.plugins else {
+            return Ok((expires_at, max_plays, None));
+        };
+        let now = now_secs();
+        let req = chillfi_plugin_host::ShareCreateRequest {
+            kind: match kind {
+                ShareKind::Song => chillfi_plugin_host::ShareKind::Song,
+                ShareKind::Album => chillfi_plugin_host::ShareKind::Album,
+                ShareKind::Playlist => chillfi_plugin_host::ShareKind::Playlist,
+            },
+            item_id: item_id.to_string(),
+            title: String::new(),
+            requested_expires_at: expires_at.and_then(|t| u64::try_from(t).ok()),
+            requested_max_plays: max_plays.and_then(|n| u32::try_from(n).ok()),
+            now: u64::try_from(now).unwrap_or(0),
+        };
+        let decision = blocking_in_place(|| host.share_create_blocking(&req)).map_err(|r| {
+            tracing::info!(plugin = %r.plugin, "share link refused: {}", r.reason);
+            AppError::Forbidden(r.reason)
+        })?;
+        let expires = decision
+            .expires_at
+            .and_then(|t| i64::try_from(t).ok())
+            .or(expires_at);
+        let plays = decision
+            .max_plays
+            .map(i64::from)
+            .or(max_plays.and_then(|n| i64::try_from(n).ok()));
+        // The host validated the decision; the server's own limits still apply.
+        match validate_limits(expires, plays, now) {
+            Ok((expires, plays)) => Ok((expires, plays, decision.slug)),
+            Err(e) => {
+                tracing::warn!("ignoring a share handler's limits: {e}");
+                Ok((expires_at, max_plays, decision.slug))
+            }
+        }
+    }
+
+    /// Whether the share handler (if any) lets the link be used now; `false` is answered like
+    /// an expired link.
+    pub async fn plugin_allows(&self, share: &Share) -> bool {
+        let Some(host) = &self.plugins else {
+            return true;
+        };
+        let info = chillfi_plugin_host::ShareAccessInfo {
+            slug: share.slug.clone().unwrap_or_else(|| share.share_id.clone()),
+            plays_so_far: u32::try_from(share.plays).unwrap_or(u32::MAX),
+            max_plays: share
+                .max_plays
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            created_at: u64::try_from(share.created_at).unwrap_or(0),
+            expires_at: share.expires_at.and_then(|t| u64::try_from(t).ok()),
+            now: u64::try_from(now_secs()).unwrap_or(0),
+        };
+        host.share_access(&info).await
     }
 
     /// Stores a new link and returns it with its token (the only time the token exists in
@@ -210,6 +291,8 @@ impl Shares {
         expires_at: Option<i64>,
         max_plays: Option<u64>,
     ) -> AppResult<(Share, String)> {
+        let (expires_at, max_plays, slug) =
+            self.plugin_decision(kind, item_id, expires_at, max_plays)?;
         let token = new_token();
         let share = Share {
             share_id: db::new_id(),
@@ -222,6 +305,7 @@ impl Shares {
             plays: 0,
             last_play_at: None,
             created_at: now_secs(),
+            slug,
         };
         let record = db::encode(&share)?;
         let done: Result<(), TransactionError<AppError>> = (&self.shares, &self.tokens)
@@ -419,6 +503,17 @@ impl GuessLimiter {
         while times.len() > self.limit {
             times.pop_front();
         }
+    }
+}
+
+/// Runs a short blocking call (a plugin with a deadline) from sync code that may be on the
+/// async runtime's worker threads, without stalling the other tasks there.
+fn blocking_in_place<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

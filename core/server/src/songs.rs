@@ -75,7 +75,6 @@ pub fn song_blob_key(hash: &str) -> String {
     format!("songs/{hash}.mp3")
 }
 
-
 /// A song as clients see it: the record plus its cover URL and play count.
 #[derive(Debug, Clone)]
 pub struct SongView {
@@ -145,6 +144,9 @@ pub fn artist_id(artist: &str) -> String {
 
 /// Lowercase without accents: "Beyoncé" and "BEYONCE" fold to the same text.
 pub fn fold(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
     text.nfd()
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
         .flat_map(char::to_lowercase)
@@ -253,11 +255,13 @@ struct Entry {
 
 impl Entry {
     fn new(song: Song, plays: u64) -> Self {
+        let (title_key, artist_key, album_key) =
+            (fold(&song.title), fold(&song.artist), fold(&song.album));
         Self {
-            folded: fold(&format!("{}\n{}\n{}", song.title, song.artist, song.album)),
-            title_key: fold(&song.title),
-            artist_key: fold(&song.artist),
-            album_key: fold(&song.album),
+            folded: format!("{title_key}\n{artist_key}\n{album_key}"),
+            title_key,
+            artist_key,
+            album_key,
             plays: AtomicU64::new(plays),
             song: Arc::new(song),
         }
@@ -385,8 +389,14 @@ impl Snapshot {
 impl Index {
     fn add(&mut self, entry: Arc<Entry>) {
         let s = &entry.song;
-        self.by_album.entry(s.album_id.clone()).or_default().insert(s.id.clone());
-        self.by_artist.entry(s.artist_id.clone()).or_default().insert(s.id.clone());
+        self.by_album
+            .entry(s.album_id.clone())
+            .or_default()
+            .insert(s.id.clone());
+        self.by_artist
+            .entry(s.artist_id.clone())
+            .or_default()
+            .insert(s.id.clone());
         self.entries.insert(s.id.clone(), entry);
         self.snapshot = None;
     }
@@ -394,7 +404,10 @@ impl Index {
     fn remove(&mut self, id: &str) -> Option<Arc<Entry>> {
         let entry = self.entries.remove(id)?;
         let s = &entry.song;
-        for (map, key) in [(&mut self.by_album, &s.album_id), (&mut self.by_artist, &s.artist_id)] {
+        for (map, key) in [
+            (&mut self.by_album, &s.album_id),
+            (&mut self.by_artist, &s.artist_id),
+        ] {
             if let Some(set) = map.get_mut(key) {
                 set.remove(id);
                 if set.is_empty() {
@@ -413,7 +426,11 @@ impl Index {
     fn album(&self, id: &str) -> Option<Album> {
         let mut songs = self.views(self.by_album.get(id)?);
         songs.sort_by(|a, b| {
-            (a.song.disc, a.song.track, &a.title_key).cmp(&(b.song.disc, b.song.track, &b.title_key))
+            (a.song.disc, a.song.track, &a.title_key).cmp(&(
+                b.song.disc,
+                b.song.track,
+                &b.title_key,
+            ))
         });
         let first = songs.first()?;
         Some(Album {
@@ -567,9 +584,11 @@ impl Songs {
 
     /// Is any song stored under this blob key (song file or cover)? Guards blob deletion.
     pub fn references_blob(&self, key: &str) -> AppResult<bool> {
-        Ok(self.read().entries.values().any(|e| {
-            e.song.blob_key() == key || e.song.cover_key.as_deref() == Some(key)
-        }))
+        Ok(self
+            .read()
+            .entries
+            .values()
+            .any(|e| e.song.blob_key() == key || e.song.cover_key.as_deref() == Some(key)))
     }
 
     /// Total source bytes credited to a user (for quotas).
@@ -644,14 +663,22 @@ impl Songs {
         let album = index.album(id)?;
         let mut songs = index.views(index.by_album.get(id)?);
         songs.sort_by(|a, b| {
-            (a.song.disc, a.song.track, &a.title_key).cmp(&(b.song.disc, b.song.track, &b.title_key))
+            (a.song.disc, a.song.track, &a.title_key).cmp(&(
+                b.song.disc,
+                b.song.track,
+                &b.title_key,
+            ))
         });
         Some((album, songs.into_iter().map(|e| e.view()).collect()))
     }
 
     pub fn albums(&self) -> Vec<Album> {
         let index = self.read();
-        index.by_album.keys().filter_map(|id| index.album(id)).collect()
+        index
+            .by_album
+            .keys()
+            .filter_map(|id| index.album(id))
+            .collect()
     }
 
     pub fn artist(&self, id: &str) -> Option<(Artist, Vec<Album>, Vec<SongView>)> {
@@ -659,17 +686,32 @@ impl Songs {
         let artist = index.artist(id)?;
         let mut songs = index.views(index.by_artist.get(id)?);
         songs.sort_by(|a, b| {
-            (&a.album_key, a.song.disc, a.song.track, &a.title_key)
-                .cmp(&(&b.album_key, b.song.disc, b.song.track, &b.title_key))
+            (&a.album_key, a.song.disc, a.song.track, &a.title_key).cmp(&(
+                &b.album_key,
+                b.song.disc,
+                b.song.track,
+                &b.title_key,
+            ))
         });
         let album_ids: BTreeSet<&str> = songs.iter().map(|e| e.song.album_id.as_str()).collect();
-        let albums = album_ids.into_iter().filter_map(|a| index.album(a)).collect();
-        Some((artist, albums, songs.into_iter().map(|e| e.view()).collect()))
+        let albums = album_ids
+            .into_iter()
+            .filter_map(|a| index.album(a))
+            .collect();
+        Some((
+            artist,
+            albums,
+            songs.into_iter().map(|e| e.view()).collect(),
+        ))
     }
 
     pub fn artists(&self) -> Vec<Artist> {
         let index = self.read();
-        index.by_artist.keys().filter_map(|id| index.artist(id)).collect()
+        index
+            .by_artist
+            .keys()
+            .filter_map(|id| index.artist(id))
+            .collect()
     }
 
     /// (songs, albums, artists, total duration, total stored bytes, version)
@@ -694,7 +736,12 @@ impl Songs {
         let version = index.version;
         let reset = since > version || (index.oldest_kept > 1 && since + 1 < index.oldest_kept);
         if reset {
-            return Ok(Changes { version, upserted: vec![], deleted: vec![], reset });
+            return Ok(Changes {
+                version,
+                upserted: vec![],
+                deleted: vec![],
+                reset,
+            });
         }
         let mut seen = BTreeSet::new();
         for item in self.changes.range((since + 1).to_be_bytes()..) {
@@ -712,7 +759,12 @@ impl Songs {
                 None => deleted.push(id),
             }
         }
-        Ok(Changes { version, upserted, deleted, reset: false })
+        Ok(Changes {
+            version,
+            upserted,
+            deleted,
+            reset: false,
+        })
     }
 
     /// Runs one write: `tx` gets the next version and commits in one sled transaction; then the
@@ -726,7 +778,11 @@ impl Songs {
         let version = self.read().version + 1;
         let out = (&self.songs, &self.by_source, &self.changes).transaction(
             |(songs, by_source, changes)| {
-                let trees = TxTrees { songs, by_source, changes };
+                let trees = TxTrees {
+                    songs,
+                    by_source,
+                    changes,
+                };
                 tx(&trees, version)
             },
         )?;
@@ -757,7 +813,11 @@ impl Songs {
             }
             self.changes.remove(key)?;
         }
-        let oldest = self.changes.first()?.map(|(k, _)| version_key(&k)).unwrap_or(0);
+        let oldest = self
+            .changes
+            .first()?
+            .map(|(k, _)| version_key(&k))
+            .unwrap_or(0);
         self.write().oldest_kept = oldest;
         Ok(())
     }
@@ -767,7 +827,11 @@ impl Songs {
     pub fn insert(&self, song: &Song) -> AppResult<Result<Song, Song>> {
         let (outcome, _) = self.commit(
             |t, version| {
-                let TxTrees { songs, by_source, changes } = t;
+                let TxTrees {
+                    songs,
+                    by_source,
+                    changes,
+                } = t;
                 if let Some(id) = by_source.get(song.source_hash.as_bytes())? {
                     let id = String::from_utf8_lossy(&id).to_string();
                     if let Some(existing) = tx_get::<Song>(songs, &id)? {
@@ -795,7 +859,9 @@ impl Songs {
             |t, version| {
                 let TxTrees { songs, changes, .. } = t;
                 if tx_get::<Song>(songs, &song.id)?.is_none() {
-                    return Err(ConflictableTransactionError::Abort(AppError::NotFound("song")));
+                    return Err(ConflictableTransactionError::Abort(AppError::NotFound(
+                        "song",
+                    )));
                 }
                 tx_put(songs, &song.id, song)?;
                 changes.insert(&version.to_be_bytes(), song.id.as_bytes())?;
@@ -813,9 +879,15 @@ impl Songs {
     pub fn remove(&self, id: &str) -> AppResult<(Song, u64)> {
         let (song, version) = self.commit(
             |t, version| {
-                let TxTrees { songs, by_source, changes } = t;
+                let TxTrees {
+                    songs,
+                    by_source,
+                    changes,
+                } = t;
                 let Some(song) = tx_get::<Song>(songs, id)? else {
-                    return Err(ConflictableTransactionError::Abort(AppError::NotFound("song")));
+                    return Err(ConflictableTransactionError::Abort(AppError::NotFound(
+                        "song",
+                    )));
                 };
                 songs.remove(id.as_bytes())?;
                 by_source.remove(song.source_hash.as_bytes())?;
@@ -835,11 +907,13 @@ impl Songs {
         let Some(entry) = self.read().entries.get(id).cloned() else {
             return Err(AppError::NotFound("song"));
         };
-        let count = self
-            .play_counts
-            .update_and_fetch(id.as_bytes(), |old| {
-                Some((count_of(old.map(sled::IVec::from)) + 1).to_be_bytes().to_vec())
-            })?;
+        let count = self.play_counts.update_and_fetch(id.as_bytes(), |old| {
+            Some(
+                (count_of(old.map(sled::IVec::from)) + 1)
+                    .to_be_bytes()
+                    .to_vec(),
+            )
+        })?;
         let count = count_of(count);
         entry.plays.store(count, Ordering::Relaxed);
         if let Some(snapshot) = &self.read().snapshot {
@@ -900,10 +974,16 @@ mod tests {
         assert_eq!(dup.unwrap_err().id, "a");
         assert_eq!(songs.count(), 2);
         let (album, tracks) = songs.album(&album_id("artist", "ALBUM")).unwrap();
-        assert_eq!(album.song_count, 2, "album names match ignoring case and spaces");
+        assert_eq!(
+            album.song_count, 2,
+            "album names match ignoring case and spaces"
+        );
         assert_eq!(tracks.len(), 2);
         let (artist, albums, _) = songs.artist(&artist_id("Artist")).unwrap();
-        assert_eq!((artist.song_count, artist.album_count, albums.len()), (2, 1, 1));
+        assert_eq!(
+            (artist.song_count, artist.album_count, albums.len()),
+            (2, 1, 1)
+        );
         assert_eq!(songs.by_source_hash("s2").unwrap().unwrap().id, "b");
     }
 
@@ -921,7 +1001,10 @@ mod tests {
                 ..Default::default()
             };
             let page = songs.list(&filter, SongSort::Title, false, 0, 10);
-            page.items.iter().map(|v| v.song.id.clone()).collect::<Vec<_>>()
+            page.items
+                .iter()
+                .map(|v| v.song.id.clone())
+                .collect::<Vec<_>>()
         };
         assert_eq!(find(&["BEYONCE"]), ["a"]);
         assert_eq!(find(&["beyoncé", "formation"]), ["a"]);
@@ -941,7 +1024,10 @@ mod tests {
         let titles = |sort, desc, offset, limit| {
             let page = songs.list(&SongFilter::default(), sort, desc, offset, limit);
             assert_eq!(page.total, 5);
-            page.items.iter().map(|v| v.song.title.clone()).collect::<Vec<_>>()
+            page.items
+                .iter()
+                .map(|v| v.song.title.clone())
+                .collect::<Vec<_>>()
         };
         assert_eq!(titles(SongSort::Title, false, 0, 2), ["a", "b"]);
         assert_eq!(titles(SongSort::Title, false, 4, 2), ["e"]);
@@ -965,14 +1051,30 @@ mod tests {
         let changes = songs.changes_since(v1).unwrap();
         assert!(!changes.reset);
         assert_eq!(changes.version, v_del);
-        let ids: Vec<_> = changes.upserted.iter().map(|v| v.song.id.as_str()).collect();
+        let ids: Vec<_> = changes
+            .upserted
+            .iter()
+            .map(|v| v.song.id.as_str())
+            .collect();
         assert_eq!(ids, ["a"]);
         assert_eq!(changes.deleted, ["b"]);
-        assert!(songs.album(&album_id("Artist", "A")).is_none(), "empty album is gone");
-        assert_eq!(songs.album(&album_id("Artist", "B")).unwrap().0.song_count, 1);
+        assert!(
+            songs.album(&album_id("Artist", "A")).is_none(),
+            "empty album is gone"
+        );
+        assert_eq!(
+            songs.album(&album_id("Artist", "B")).unwrap().0.song_count,
+            1
+        );
         assert!(songs.changes_since(v_del).unwrap().upserted.is_empty());
-        assert!(songs.changes_since(v_del + 5).unwrap().reset, "a future version reloads");
-        assert!(songs.by_source_hash("s2").unwrap().is_none(), "the source can come back");
+        assert!(
+            songs.changes_since(v_del + 5).unwrap().reset,
+            "a future version reloads"
+        );
+        assert!(
+            songs.by_source_hash("s2").unwrap().is_none(),
+            "the source can come back"
+        );
         songs.record_play("a").unwrap();
         assert_eq!(songs.record_play("a").unwrap(), 2);
         drop(songs);
@@ -982,4 +1084,3 @@ mod tests {
         assert_eq!(reopened.get("a").unwrap().unwrap().album, "B");
     }
 }
-

@@ -1,7 +1,8 @@
 //! Serving stored blobs over HTTP: byte ranges (so browsers can seek), signed expiring stream
 //! URLs for the local backend, and content-addressed cover art.
-//! Invariant: a stream URL names a song, its stored file and an expiry, signed with a key derived
-//! from the server secret; it stops working when any of the three no longer holds.
+//! Invariant: a stream URL names a song, its stored file, the variant (none = the stored MP3;
+//! else a streaming variant, see `variants.rs`) and an expiry, signed with a key derived from the
+//! server secret; it stops working when any of them no longer holds.
 
 use chillfi_storage::{ByteRange, StorageError};
 use hmac::{Hmac, Mac};
@@ -31,28 +32,71 @@ impl StreamSigner {
         }
     }
 
-    fn mac(&self, song_id: &str, blob_hash: &str, expires_at: i64) -> HmacSha256 {
+    fn mac(
+        &self,
+        song_id: &str,
+        blob_hash: &str,
+        variant: Option<&str>,
+        expires_at: i64,
+    ) -> HmacSha256 {
         let mut mac = new_mac(&self.key);
         for part in [song_id, blob_hash, &expires_at.to_string()] {
             mac.update(part.as_bytes());
             mac.update(&[0]);
         }
+        // Parts are NUL-terminated: a URL for the stored file never verifies for a variant.
+        if let Some(variant) = variant {
+            mac.update(b"variant\0");
+            mac.update(variant.as_bytes());
+            mac.update(&[0]);
+        }
         mac
     }
 
+    #[cfg(test)]
     pub fn url(&self, song_id: &str, blob_hash: &str, expires_at: i64) -> String {
-        let sig = hex::encode(self.mac(song_id, blob_hash, expires_at).finalize().into_bytes());
-        format!("/stream/{song_id}?exp={expires_at}&sig={sig}")
+        self.variant_url(song_id, blob_hash, None, expires_at)
+    }
+
+    /// `/stream/<songId>?exp=&sig=` (the stored MP3), or with `&v=<variant name>`.
+    pub fn variant_url(
+        &self,
+        song_id: &str,
+        blob_hash: &str,
+        variant: Option<&str>,
+        expires_at: i64,
+    ) -> String {
+        let sig = hex::encode(
+            self.mac(song_id, blob_hash, variant, expires_at)
+                .finalize()
+                .into_bytes(),
+        );
+        match variant {
+            Some(v) => format!("/stream/{song_id}?exp={expires_at}&v={v}&sig={sig}"),
+            None => format!("/stream/{song_id}?exp={expires_at}&sig={sig}"),
+        }
     }
 
     /// Constant-time check of a signature for the song as stored now.
+    #[cfg(test)]
     pub fn verify(&self, song_id: &str, blob_hash: &str, expires_at: i64, sig_hex: &str) -> bool {
+        self.verify_variant(song_id, blob_hash, None, expires_at, sig_hex)
+    }
+
+    pub fn verify_variant(
+        &self,
+        song_id: &str,
+        blob_hash: &str,
+        variant: Option<&str>,
+        expires_at: i64,
+        sig_hex: &str,
+    ) -> bool {
         let Ok(sig) = hex::decode(sig_hex) else {
             return false;
         };
         expires_at > now_secs()
             && self
-                .mac(song_id, blob_hash, expires_at)
+                .mac(song_id, blob_hash, variant, expires_at)
                 .verify_slice(&sig)
                 .is_ok()
     }
@@ -154,12 +198,10 @@ pub async fn blob_response(
         .header(http::header::CACHE_CONTROL, cache_control)
         .header(http::header::CONTENT_LENGTH, length);
     if range.is_some() {
-        builder = builder
-            .status(http::StatusCode::PARTIAL_CONTENT)
-            .header(
-                http::header::CONTENT_RANGE,
-                format!("bytes {start}-{end}/{total}"),
-            );
+        builder = builder.status(http::StatusCode::PARTIAL_CONTENT).header(
+            http::header::CONTENT_RANGE,
+            format!("bytes {start}-{end}/{total}"),
+        );
     }
     match body {
         Some(body) => builder.body(Body::from_bytes_stream(body.stream)),
@@ -171,6 +213,8 @@ pub async fn blob_response(
 pub struct StreamQuery {
     exp: Option<i64>,
     sig: Option<String>,
+    /// A streaming variant's name (`opus-96k`); absent for the stored MP3.
+    v: Option<String>,
 }
 
 /// `GET|HEAD /stream/<songId>?exp=&sig=`: a song for whoever holds a valid `song:play` URL.
@@ -189,10 +233,31 @@ pub async fn stream_song(
         Ok(None) => return status(http::StatusCode::NOT_FOUND),
         Err(e) => return e.into_response_status(),
     };
-    if !app.stream_signer.verify(&song.id, &song.hash, exp, &sig) {
+    if !app
+        .stream_signer
+        .verify_variant(&song.id, &song.hash, q.v.as_deref(), exp, &sig)
+    {
         return status(http::StatusCode::FORBIDDEN);
     }
-    blob_response(app, &song.blob_key(), "audio/mpeg", "private, no-store", req).await
+    match q.v.as_deref() {
+        None => {
+            blob_response(
+                app,
+                &song.blob_key(),
+                "audio/mpeg",
+                "private, no-store",
+                req,
+            )
+            .await
+        }
+        Some(name) => match crate::variants::Variant::parse(name) {
+            Some(v) => {
+                let key = v.key(&song.hash);
+                blob_response(app, &key, v.codec.mime(), "private, no-store", req).await
+            }
+            None => status(http::StatusCode::NOT_FOUND),
+        },
+    }
 }
 
 /// `GET|HEAD /art/<sha256>.<jpg|png>`: cover art is content-addressed, so it is public to whoever
@@ -270,7 +335,10 @@ mod tests {
         assert!(signer.verify("song1", "hash1", exp, sig));
         assert!(!signer.verify("song2", "hash1", exp, sig), "other song");
         assert!(!signer.verify("song1", "hash2", exp, sig), "replaced file");
-        assert!(!signer.verify("song1", "hash1", exp + 1, sig), "moved expiry");
+        assert!(
+            !signer.verify("song1", "hash1", exp + 1, sig),
+            "moved expiry"
+        );
         let mut tampered = sig.to_string();
         tampered.replace_range(0..1, if sig.starts_with('0') { "1" } else { "0" });
         assert!(!signer.verify("song1", "hash1", exp, &tampered));
@@ -278,6 +346,23 @@ mod tests {
         let old = signer.url("song1", "hash1", past);
         assert!(!signer.verify("song1", "hash1", past, old.rsplit("sig=").next().unwrap()));
         assert!(!StreamSigner::new(b"other").verify("song1", "hash1", exp, sig));
+
+        let v = signer.variant_url("song1", "hash1", Some("opus-96k"), exp);
+        assert!(v.contains("&v=opus-96k&"), "{v}");
+        let vsig = v.rsplit("sig=").next().unwrap();
+        assert!(signer.verify_variant("song1", "hash1", Some("opus-96k"), exp, vsig));
+        assert!(
+            !signer.verify_variant("song1", "hash1", Some("opus-64k"), exp, vsig),
+            "other variant"
+        );
+        assert!(
+            !signer.verify_variant("song1", "hash1", None, exp, vsig),
+            "variant sig for the file"
+        );
+        assert!(
+            !signer.verify_variant("song1", "hash1", Some("opus-96k"), exp, sig),
+            "file sig for a variant"
+        );
     }
 
     #[test]
@@ -287,6 +372,9 @@ mod tests {
         assert!(art_name(&format!("{hash}.gif")).is_none());
         assert!(art_name("../../secret.jpg").is_none());
         assert!(art_name(&format!("{}.png", "A".repeat(64))).is_none());
-        assert_eq!(art_url(&format!("art/{hash}.png")), Some(format!("/art/{hash}.png")));
+        assert_eq!(
+            art_url(&format!("art/{hash}.png")),
+            Some(format!("/art/{hash}.png"))
+        );
     }
 }

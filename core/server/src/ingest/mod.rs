@@ -1,6 +1,6 @@
 //! The one ingest pipeline both doors (browser uploads, the watched inbox) feed:
 //! hash -> duplicate check -> probe (whitelisted demuxers) -> tags and cover -> MP3 without tags
-//! -> content-hash name -> blob store -> sled -> broadcast.
+//! -> content-hash name -> blob store -> enricher plugins -> sled -> broadcast.
 //!
 //! Invariants:
 //! - A job is recorded in sled before any work and removed only after its outcome is recorded,
@@ -117,6 +117,7 @@ pub struct Ingest {
     jobs: sled::Tree,
     intents: sled::Tree,
     io: SocketIo,
+    plugins: Option<chillfi_plugin_host::PluginHost>,
     permits: Semaphore,
     running: Mutex<HashSet<String>>,
     cancels: Mutex<HashMap<String, Arc<AtomicBool>>>,
@@ -130,6 +131,7 @@ impl Ingest {
         songs: Songs,
         blobs: BlobStore,
         io: SocketIo,
+        plugins: Option<chillfi_plugin_host::PluginHost>,
     ) -> AppResult<Arc<Self>> {
         chillfi_media::init();
         std::fs::create_dir_all(cfg.staging_dir()).map_err(AppError::internal)?;
@@ -140,6 +142,7 @@ impl Ingest {
             jobs: db.tree(JOBS)?,
             intents: db.tree(INTENTS)?,
             io,
+            plugins,
             permits: Semaphore::new(cfg.worker_count()),
             running: Mutex::new(HashSet::new()),
             cancels: Mutex::new(HashMap::new()),
@@ -389,8 +392,9 @@ impl Ingest {
                 .map_err(|e| IngestError::Internal(format!("blob store: {e:?}")))?;
         }
 
-        self.report_stage(job, "indexing");
         let tags = merge_tags(probe.tags, job.overrides.as_ref());
+        let tags = self.enrich(job, tags, report.duration_ms).await;
+        self.report_stage(job, "indexing");
         let song = build_song(job, tags, &report, source_hash, hash, size, cover_key);
         let outcome = match self.songs.insert(&song)? {
             Ok(song) => Outcome::Added(song),
@@ -399,6 +403,32 @@ impl Ingest {
         self.intents.remove(job.id.as_bytes())?;
         self.intents.flush_async().await?;
         Ok(outcome)
+    }
+
+    /// Runs the enabled enricher plugins, in their order, over the tags as read (and as the
+    /// uploader typed them: those still win). A failing enricher is logged and skipped; the
+    /// ingest never fails because of a plugin.
+    async fn enrich(&self, job: &Job, tags: Tags, duration_ms: u64) -> Tags {
+        let Some(host) = &self.plugins else {
+            return tags;
+        };
+        let input = enrich_input(job, &tags, duration_ms);
+        let outcome = host.enrich(&input).await;
+        for e in &outcome.errors {
+            tracing::warn!(
+                file = %job.original_name,
+                plugin = %e.plugin,
+                fault = e.fault,
+                "enricher skipped: {}",
+                e.message
+            );
+        }
+        if outcome.applied.is_empty() {
+            return tags;
+        }
+        tracing::debug!(file = %job.original_name, plugins = ?outcome.applied, "enriched");
+        let patched = apply_patch(tags, &outcome.patch);
+        merge_tags(patched, job.overrides.as_ref())
     }
 
     fn mp3_settings(&self) -> Mp3Settings {
@@ -529,6 +559,57 @@ fn merge_tags(file: Tags, overrides: Option<&TagOverrides>) -> Tags {
     }
 }
 
+/// What an enricher sees: the tags, the file's own name and its '/'-separated path relative to
+/// the inbox (uploads: the name the browser sent).
+fn enrich_input(job: &Job, tags: &Tags, duration_ms: u64) -> chillfi_plugin_host::EnrichInput {
+    use chillfi_plugin_host::{EnrichInput, IngestSource, TrackMetadata};
+    let relative = match &job.origin {
+        Origin::Inbox { relative } => relative.clone(),
+        Origin::Upload { .. } | Origin::Import => job.original_name.clone(),
+    }
+    .replace('\\', "/");
+    let file_name = relative.rsplit('/').next().unwrap_or(&relative).to_string();
+    EnrichInput {
+        metadata: TrackMetadata {
+            title: tags.title.clone(),
+            artist: tags.artist.clone(),
+            album: tags.album.clone(),
+            album_artist: tags.album_artist.clone(),
+            track: tags.track,
+            track_total: tags.track_total,
+            disc: tags.disc,
+            year: tags.year.and_then(|y| u32::try_from(y).ok()),
+            genre: tags.genre.clone(),
+            duration_ms: Some(duration_ms),
+        },
+        file_name,
+        relative_path: relative,
+        uploader: job.uploader_id.clone(),
+        source: match job.origin {
+            Origin::Inbox { .. } => IngestSource::Inbox,
+            Origin::Upload { .. } | Origin::Import => IngestSource::Upload,
+        },
+    }
+}
+
+/// `tags` with a plugin patch applied. The host has validated the patch; values still go
+/// through the pipeline's own rules (`clean`, ranges) in [`build_song`], like the file's tags.
+fn apply_patch(tags: Tags, patch: &chillfi_plugin_host::MetadataPatch) -> Tags {
+    let p = patch.clone();
+    Tags {
+        title: p.title.or(tags.title),
+        artist: p.artist.or(tags.artist),
+        album: p.album.or(tags.album),
+        album_artist: p.album_artist.or(tags.album_artist),
+        track: p.track.or(tags.track),
+        track_total: p.track_total.or(tags.track_total),
+        disc: p.disc.or(tags.disc),
+        disc_total: tags.disc_total,
+        year: p.year.and_then(|y| i32::try_from(y).ok()).or(tags.year),
+        genre: p.genre.or(tags.genre),
+    }
+}
+
 /// The title a file gets when its tags have none: its name without extension.
 pub fn title_from_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
@@ -612,6 +693,40 @@ mod tests {
         let merged = merge_tags(file, Some(&o));
         assert_eq!(merged.title.as_deref(), Some("Mine"));
         assert_eq!(merged.artist.as_deref(), Some("A"));
+    }
+
+    #[test]
+    fn plugin_patches_fill_tags_and_uploader_values_still_win() {
+        let job = Job {
+            id: "j".into(),
+            source: PathBuf::from("/x"),
+            origin: Origin::Inbox {
+                relative: "A\\B (2001)/07 - T.flac".into(),
+            },
+            original_name: "A\\B (2001)/07 - T.flac".into(),
+            uploader_id: "u".into(),
+            overrides: Some(TagOverrides {
+                title: Some("Typed".into()),
+                ..TagOverrides::default()
+            }),
+            cover: None,
+            queued_at: 0,
+        };
+        let input = enrich_input(&job, &Tags::default(), 5);
+        assert_eq!(input.relative_path, "A/B (2001)/07 - T.flac");
+        assert_eq!(input.file_name, "07 - T.flac");
+        assert_eq!(input.source, chillfi_plugin_host::IngestSource::Inbox);
+        let patch = chillfi_plugin_host::MetadataPatch {
+            title: Some("T".into()),
+            artist: Some("A".into()),
+            year: Some(2001),
+            track: Some(7),
+            ..Default::default()
+        };
+        let tags = merge_tags(apply_patch(Tags::default(), &patch), job.overrides.as_ref());
+        assert_eq!(tags.title.as_deref(), Some("Typed"));
+        assert_eq!(tags.artist.as_deref(), Some("A"));
+        assert_eq!((tags.year, tags.track), (Some(2001), Some(7)));
     }
 
     #[test]

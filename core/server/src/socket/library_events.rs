@@ -21,9 +21,13 @@ use crate::player::Queue;
 use crate::songs::{Album, Artist, SongView, fold};
 
 pub fn register(app: &App, socket: &SocketRef) {
-    on(app, socket, "song:list", Access::User, |ctx, req: SongListRequest| async move {
-        library::list_songs(&ctx.app, req)
-    });
+    on(
+        app,
+        socket,
+        "song:list",
+        Access::User,
+        |ctx, req: SongListRequest| async move { library::list_songs(&ctx.app, req) },
+    );
     on(app, socket, "song:get", Access::User, song_get);
     on(app, socket, "song:getMany", Access::User, song_get_many);
     on(app, socket, "album:list", Access::User, album_list);
@@ -31,27 +35,61 @@ pub fn register(app: &App, socket: &SocketRef) {
     on(app, socket, "artist:list", Access::User, artist_list);
     on(app, socket, "artist:get", Access::User, artist_get);
     on(app, socket, "library:stats", Access::User, library_stats);
-    on(app, socket, "library:changes", Access::User, library_changes);
+    on(
+        app,
+        socket,
+        "library:changes",
+        Access::User,
+        library_changes,
+    );
     on(app, socket, "user:getUploads", Access::User, user_uploads);
     on(app, socket, "user:getStats", Access::User, user_stats);
     on(app, socket, "song:play", Access::User, song_play);
-    on(app, socket, "song:recordListen", Access::User, record_listen);
+    on(
+        app,
+        socket,
+        "song:recordListen",
+        Access::User,
+        record_listen,
+    );
     on(app, socket, "song:getListens", Access::User, get_listens);
     on(app, socket, "song:update", Access::User, song_update);
-    on(app, socket, "song:updateMany", Access::User, song_update_many);
+    on(
+        app,
+        socket,
+        "song:updateMany",
+        Access::User,
+        song_update_many,
+    );
     on(app, socket, "song:delete", Access::User, song_delete);
-    on(app, socket, "player:queue", Access::User, |ctx, _: NoPayload| async move {
-        Ok(ctx.app.player.queue(&ctx.user()?.id)?)
-    });
+    on(
+        app,
+        socket,
+        "player:queue",
+        Access::User,
+        |ctx, _: NoPayload| async move { ctx.app.player.queue(&ctx.user()?.id) },
+    );
     on(app, socket, "player:addToQueue", Access::User, queue_add);
-    on(app, socket, "player:removeFromQueue", Access::User, queue_remove);
+    on(
+        app,
+        socket,
+        "player:removeFromQueue",
+        Access::User,
+        queue_remove,
+    );
     on(app, socket, "player:moveInQueue", Access::User, queue_move);
-    on(app, socket, "player:clearQueue", Access::User, |ctx, _: NoPayload| async move {
-        edit_queue(&ctx, |q| {
-            q.clear();
-            Ok(())
-        })
-    });
+    on(
+        app,
+        socket,
+        "player:clearQueue",
+        Access::User,
+        |ctx, _: NoPayload| async move {
+            edit_queue(&ctx, |q| {
+                q.clear();
+                Ok(())
+            })
+        },
+    );
     on(app, socket, "player:status", Access::User, queue_status);
 }
 
@@ -281,7 +319,10 @@ async fn user_stats(ctx: Ctx, req: UserPaged) -> AppResult<Value> {
             top_songs.push((plays, song));
         }
     }
-    top_songs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.song.title.cmp(&b.1.song.title)));
+    top_songs.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| a.1.song.title.cmp(&b.1.song.title))
+    });
     let mut top_artists: Vec<(String, u64)> = per_artist.into_iter().collect();
     top_artists.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Ok(json!({
@@ -296,13 +337,43 @@ async fn user_stats(ctx: Ctx, req: UserPaged) -> AppResult<Value> {
     }))
 }
 
-async fn song_play(ctx: Ctx, req: SongRef) -> AppResult<library::PlayUrl> {
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlayReq {
+    song_id: String,
+    #[serde(default)]
+    client: Option<crate::variants::ClientReq>,
+}
+
+/// The stored MP3, or the streaming variant a transcode-profile plugin picks for this client
+/// (made on the fly and cached; abandoned when the socket goes away before it is ready).
+async fn song_play(ctx: Ctx, req: PlayReq) -> AppResult<library::PlayUrl> {
     let song = ctx
         .app
         .songs
         .get(&req.song_id)?
         .ok_or(AppError::NotFound("song"))?;
-    library::play_url(&ctx.app, &song).await
+    let header_ua = ctx
+        .socket
+        .req_parts()
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let client = req
+        .client
+        .unwrap_or_default()
+        .to_client_info(header_ua.as_deref())?;
+    match crate::variants::choose(&ctx.app, &song, &client).await {
+        None => library::play_url(&ctx.app, &song, None).await,
+        Some((variant, plugin)) => {
+            ctx.app
+                .variants
+                .ensure(&song, &variant, Some(&ctx.socket))
+                .await?;
+            library::play_url(&ctx.app, &song, Some((&variant, plugin))).await
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -504,7 +575,7 @@ struct QueueStatus {
 
 async fn queue_status(ctx: Ctx, req: QueueStatus) -> AppResult<Queue> {
     if req.current.is_none() && req.position_ms.is_none() && req.playing.is_none() {
-        return Ok(ctx.app.player.queue(&ctx.user()?.id)?);
+        return ctx.app.player.queue(&ctx.user()?.id);
     }
     edit_queue(&ctx, |q| {
         match &req.current {

@@ -6,6 +6,8 @@
 
 mod auth_events;
 mod library_events;
+mod playlist_events;
+mod plugin_events;
 mod upload_events;
 
 use std::future::Future;
@@ -124,6 +126,8 @@ async fn on_connect(app: App, socket: SocketRef, auth: Option<HandshakeAuth>) {
     auth_events::register(&app, &socket);
     upload_events::register(&app, &socket);
     library_events::register(&app, &socket);
+    playlist_events::register(&app, &socket);
+    plugin_events::register(&app, &socket);
     socket.on_fallback(|Event(event): Event, ack: AckSender| async move {
         let err = AppError::invalid(format!("unknown event '{event}'"));
         let _ = ack.send(&err.envelope());

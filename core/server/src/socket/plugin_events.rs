@@ -1,0 +1,218 @@
+//! `plugin:*` (administrators only): list the installed WASM plugins with their state and
+//! faults, switch them on and off, set their configuration, rescan the plugins folder.
+//! Host errors become wire errors through `From<PluginError> for AppError` (error.rs).
+
+use std::collections::BTreeMap;
+
+use chillfi_plugin_host::{PluginHost, PluginInfo, PluginState};
+use serde::{Deserialize, Serialize};
+use socketioxide::extract::SocketRef;
+
+use super::auth_events::NoPayload;
+use super::{Access, Ctx, on};
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+
+pub fn register(app: &App, socket: &SocketRef) {
+    on(
+        app,
+        socket,
+        "plugin:list",
+        Access::Admin,
+        |ctx, _: NoPayload| async move {
+            let host = host(&ctx)?;
+            Ok(Items::of(host.list()))
+        },
+    );
+    on(
+        app,
+        socket,
+        "plugin:enable",
+        Access::Admin,
+        |ctx, req: NameReq| async move {
+            let host = host(&ctx)?.clone();
+            let name = req.name.clone();
+            blocking(move || host.enable(&name)).await?;
+            one(&ctx, &req.name, "enabled")
+        },
+    );
+    on(
+        app,
+        socket,
+        "plugin:disable",
+        Access::Admin,
+        |ctx, req: NameReq| async move {
+            let host = host(&ctx)?.clone();
+            let name = req.name.clone();
+            blocking(move || host.disable(&name)).await?;
+            one(&ctx, &req.name, "disabled")
+        },
+    );
+    on(app, socket, "plugin:config", Access::Admin, plugin_config);
+    on(
+        app,
+        socket,
+        "plugin:reload",
+        Access::Admin,
+        |ctx, _: NoPayload| async move {
+            let host = host(&ctx)?.clone();
+            let items = blocking(move || host.reload()).await?;
+            tracing::info!(
+                plugins = items.len(),
+                "plugins reloaded by an administrator"
+            );
+            Ok(Items::of(items))
+        },
+    );
+}
+
+fn host(ctx: &Ctx) -> AppResult<&PluginHost> {
+    ctx.app.plugins.as_ref().ok_or_else(|| {
+        AppError::Conflict(
+            "plugins are turned off on this server ([plugins] enabled = false, or they could \
+             not start: see the server log)"
+                .into(),
+        )
+    })
+}
+
+/// Management calls write state files and may compile components: off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, chillfi_plugin_host::PluginError> + Send + 'static,
+) -> AppResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::from)
+}
+
+fn one(ctx: &Ctx, name: &str, what: &str) -> AppResult<One> {
+    let info = host(ctx)?.get(name).ok_or(AppError::NotFound("plugin"))?;
+    let user = ctx.user()?;
+    tracing::info!(plugin = name, by = %user.username, "plugin {what}");
+    Ok(One {
+        plugin: PluginView::from(info),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameReq {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigReq {
+    name: String,
+    /// Values are strings in plugin.toml; numbers and booleans are accepted and stringified.
+    values: BTreeMap<String, serde_json::Value>,
+}
+
+async fn plugin_config(ctx: Ctx, req: ConfigReq) -> AppResult<One> {
+    let mut values = BTreeMap::new();
+    for (key, value) in req.values {
+        let text = match value {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(AppError::invalid_field(
+                    format!("values.{key}"),
+                    "a value is a string, a number or a boolean",
+                ));
+            }
+        };
+        values.insert(key, text);
+    }
+    if values.is_empty() {
+        return Err(AppError::invalid_field("values", "nothing to set"));
+    }
+    let host = host(&ctx)?.clone();
+    let name = req.name.clone();
+    blocking(move || host.set_config(&name, values)).await?;
+    one(&ctx, &req.name, "configured")
+}
+
+#[derive(Serialize)]
+struct Items {
+    items: Vec<PluginView>,
+}
+
+impl Items {
+    fn of(list: Vec<PluginInfo>) -> Self {
+        Self {
+            items: list.into_iter().map(PluginView::from).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct One {
+    plugin: PluginView,
+}
+
+/// A plugin on the wire.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PluginView {
+    name: String,
+    version: String,
+    /// enricher | transcode-profile | share-handler; null when plugin.toml is unreadable.
+    kind: Option<&'static str>,
+    wit_version: String,
+    description: String,
+    /// Whether the plugin is called (state = enabled).
+    enabled: bool,
+    /// enabled | disabled | faulted | failed
+    state: &'static str,
+    /// Faults in a row (traps, timeouts, invalid results); 3 switch the plugin off.
+    faults: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_fault: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled_reason: Option<String>,
+    /// Effective configuration (plugin.toml defaults overlaid with the administrator's values).
+    config: BTreeMap<String, String>,
+    capabilities: Vec<String>,
+    order: i32,
+}
+
+impl From<PluginInfo> for PluginView {
+    fn from(p: PluginInfo) -> Self {
+        let disabled_reason = match p.state {
+            PluginState::Enabled => None,
+            PluginState::Disabled => Some("disabled by an administrator".to_string()),
+            PluginState::Faulted => Some(format!(
+                "switched off after repeated faults{}",
+                p.last_error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            )),
+            PluginState::Failed => Some(format!(
+                "could not be loaded: {}",
+                p.last_error.as_deref().unwrap_or("unknown reason")
+            )),
+        };
+        let last_fault = match p.state {
+            PluginState::Failed => None,
+            _ => p.last_error,
+        };
+        Self {
+            name: p.name,
+            version: p.version,
+            kind: p.kind.map(|k| k.as_str()),
+            wit_version: p.wit_version,
+            description: p.description,
+            enabled: p.state == PluginState::Enabled,
+            state: p.state.as_str(),
+            faults: p.consecutive_faults,
+            last_fault,
+            disabled_reason,
+            config: p.config,
+            capabilities: p.capabilities,
+            order: p.order,
+        }
+    }
+}
