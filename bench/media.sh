@@ -10,6 +10,7 @@
 #   2. MP3 320k remux (in-process, mean of 20) vs `cp` of the same file target wall ratio <= 3
 #      (also shown: vs std::fs::copy, and the whole example process including library loading)
 #   3. N = nproc FLAC encodes in parallel vs one: throughput ratio      target >= 1.8 on 2 cores
+#   4. MP3 -> Opus 96k (on-the-fly streaming variant) in-process vs `ffmpeg -c:a libopus -b:a 96k`
 # Also prints peak RSS of the in-process convert (memory must not grow with the file size).
 # Needs ffmpeg, cargo, awk and GNU time (/usr/bin/time). Numbers are noisy on a busy machine.
 set -euo pipefail
@@ -91,4 +92,12 @@ printf '  one file   : wall %6.2fs\n' "$w_one"
 printf '  %s parallel : wall %6.2fs  cpu %6.2fs\n' "$N" "$w_par" "$c_par"
 printf '  throughput ratio (N*one/parallel): %s   (target >= 1.8 on 2 cores)\n' \
   "$(awk -v n="$N" -v a="$w_one" -v b="$w_par" 'BEGIN { printf "%.2f", n * a / b }')"
+printf '\n== 4. On-the-fly Opus 96k (what a "mobile" transcode profile asks for) ==\n'
+read -r w_op c_op _ <<<"$(measure "$BIN" "$WORK/in.mp3" "$WORK/out_inproc.ogg" --opus 96)"
+read -r w_opc c_opc _ <<<"$(measure ffmpeg -nostdin -v error -y -i "$WORK/in.mp3" -map 0:a -c:a libopus -b:a 96k "$WORK/out_cli.ogg")"
+printf '  in-process : wall %6.2fs  cpu %6.2fs\n' "$w_op" "$c_op"
+printf '  ffmpeg CLI : wall %6.2fs  cpu %6.2fs\n' "$w_opc" "$c_opc"
+printf '  ratio in-process/CLI: wall %s  cpu %s   (target <= 1.0)\n' "$(ratio "$w_op" "$w_opc")" "$(ratio "$c_op" "$c_opc")"
+printf '  speed: %sx real time\n' "$(awk -v d="$SECONDS_LONG" -v w="$w_op" 'BEGIN { printf "%.0f", d / w }')"
+
 printf '\nload average during the run: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
