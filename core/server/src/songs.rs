@@ -185,33 +185,32 @@ struct Matcher<'a> {
     artist: Option<String>,
     album: Option<String>,
     genre: Option<String>,
+    /// Any filter besides the search words; without one every row matches.
+    fields: bool,
 }
 
 impl<'a> Matcher<'a> {
     fn new(filter: &'a SongFilter) -> Self {
         let lower = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
+        let f = filter;
         Self {
-            artist: lower(&filter.artist),
-            album: lower(&filter.album),
-            genre: lower(&filter.genre),
+            artist: lower(&f.artist),
+            album: lower(&f.album),
+            genre: lower(&f.genre),
+            fields: f.artist.is_some()
+                || f.album.is_some()
+                || f.genre.is_some()
+                || f.album_id.is_some()
+                || f.artist_id.is_some()
+                || f.uploader.is_some()
+                || f.year.is_some(),
             filter,
         }
     }
 
-    fn has_field_filters(&self) -> bool {
-        let f = self.filter;
-        self.artist.is_some()
-            || self.album.is_some()
-            || self.genre.is_some()
-            || f.album_id.is_some()
-            || f.artist_id.is_some()
-            || f.uploader.is_some()
-            || f.year.is_some()
-    }
-
     /// Everything but the search words (see [`Snapshot::search`]).
     fn matches(&self, e: &Entry) -> bool {
-        if !self.has_field_filters() {
+        if !self.fields {
             return true;
         }
         let (s, f) = (&e.song, self.filter);
@@ -423,7 +422,8 @@ impl Index {
         ids.iter().filter_map(|id| self.entries.get(id)).collect()
     }
 
-    fn album(&self, id: &str) -> Option<Album> {
+    /// An album's songs in play order: disc, track, title.
+    fn album_tracks(&self, id: &str) -> Option<Vec<&Arc<Entry>>> {
         let mut songs = self.views(self.by_album.get(id)?);
         songs.sort_by(|a, b| {
             (a.song.disc, a.song.track, &a.title_key).cmp(&(
@@ -432,6 +432,14 @@ impl Index {
                 &b.title_key,
             ))
         });
+        Some(songs)
+    }
+
+    fn album(&self, id: &str) -> Option<Album> {
+        self.album_of(id, &self.album_tracks(id)?)
+    }
+
+    fn album_of(&self, id: &str, songs: &[&Arc<Entry>]) -> Option<Album> {
         let first = songs.first()?;
         Some(Album {
             id: id.to_string(),
@@ -620,7 +628,7 @@ impl Songs {
         } else {
             Box::new(order.iter().map(|&r| r as usize))
         };
-        if pass.is_none() && !matcher.has_field_filters() {
+        if pass.is_none() && !matcher.fields {
             let items = rows
                 .skip(offset)
                 .take(limit)
@@ -660,15 +668,8 @@ impl Songs {
 
     pub fn album(&self, id: &str) -> Option<(Album, Vec<SongView>)> {
         let index = self.read();
-        let album = index.album(id)?;
-        let mut songs = index.views(index.by_album.get(id)?);
-        songs.sort_by(|a, b| {
-            (a.song.disc, a.song.track, &a.title_key).cmp(&(
-                b.song.disc,
-                b.song.track,
-                &b.title_key,
-            ))
-        });
+        let songs = index.album_tracks(id)?;
+        let album = index.album_of(id, &songs)?;
         Some((album, songs.into_iter().map(|e| e.view()).collect()))
     }
 

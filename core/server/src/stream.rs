@@ -231,7 +231,10 @@ pub async fn stream_song(
     let song = match app.songs.get(&song_id) {
         Ok(Some(song)) => song,
         Ok(None) => return status(http::StatusCode::NOT_FOUND),
-        Err(e) => return e.into_response_status(),
+        Err(e) => {
+            let _ = e.envelope(); // logs internal details once
+            return status(e.http_status());
+        }
     };
     if !app
         .stream_signer
@@ -287,17 +290,6 @@ fn art_name(name: &str) -> Option<&'static str> {
 pub fn art_url(cover_key: &str) -> Option<String> {
     let name = cover_key.strip_prefix("art/")?;
     art_name(name).map(|_| format!("/art/{name}"))
-}
-
-trait StatusOf {
-    fn into_response_status(self) -> Response;
-}
-
-impl StatusOf for crate::error::AppError {
-    fn into_response_status(self) -> Response {
-        let _ = self.envelope(); // logs internal details once
-        status(self.http_status())
-    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::library::{
     search_words,
 };
 use crate::player::Queue;
-use crate::songs::{Album, Artist, SongView, fold};
+use crate::songs::{Album, Artist, SongFilter, SongSort, SongView, fold};
 
 pub fn register(app: &App, socket: &SocketRef) {
     on(
@@ -272,13 +272,23 @@ fn subject(ctx: &Ctx, user_id: Option<&str>) -> AppResult<String> {
 }
 
 async fn user_uploads(ctx: Ctx, req: UserPaged) -> AppResult<PageOut<SongView>> {
-    let uploader = subject(&ctx, req.user_id.as_deref())?;
-    let request: SongListRequest = serde_json::from_value(json!({
-        "filters": { "uploader": uploader },
-        "sort": "createdAt", "order": "desc", "page": req.page, "limit": req.limit,
-    }))
-    .map_err(AppError::internal)?;
-    library::list_songs(&ctx.app, request)
+    let paging = Paging::new(req.page, req.limit)?;
+    let version = ctx.app.songs.version();
+    let page = ctx.app.songs.list(
+        &uploads_of(subject(&ctx, req.user_id.as_deref())?),
+        SongSort::CreatedAt,
+        true,
+        paging.offset(),
+        paging.limit as usize,
+    );
+    Ok(PageOut::new(page.items, page.total, paging, version))
+}
+
+fn uploads_of(user_id: String) -> SongFilter {
+    SongFilter {
+        uploader: Some(user_id),
+        ..Default::default()
+    }
 }
 
 async fn user_stats(ctx: Ctx, req: UserPaged) -> AppResult<Value> {
@@ -287,11 +297,8 @@ async fn user_stats(ctx: Ctx, req: UserPaged) -> AppResult<Value> {
     let uploads = app
         .songs
         .list(
-            &crate::songs::SongFilter {
-                uploader: Some(user_id.clone()),
-                ..Default::default()
-            },
-            crate::songs::SongSort::CreatedAt,
+            &uploads_of(user_id.clone()),
+            SongSort::CreatedAt,
             true,
             0,
             0,
