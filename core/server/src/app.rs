@@ -49,9 +49,17 @@ pub struct Stores {
 impl Stores {
     pub fn open(cfg: &Config) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&cfg.data_dir)?;
+        let started = std::time::Instant::now();
         let db = Db::open(&cfg.db_dir())?;
+        let opened_ms = started.elapsed().as_millis() as u64;
         let users = Users::new(&db)?;
         let songs = Songs::new(&db)?;
+        tracing::info!(
+            songs = songs.count(),
+            db_open_ms = opened_ms,
+            index_ms = started.elapsed().as_millis() as u64 - opened_ms,
+            "library loaded"
+        );
         let player = Player::new(&db)?;
         let playlists = crate::playlists::Playlists::new(&db)?;
         let shares = crate::shares::Shares::new(&db)?;

@@ -5,7 +5,8 @@
 //! most one song; every committed change gets the next library version, in commit order (one
 //! writer at a time), and the in-memory index always equals sled after each write.
 
-use std::collections::{BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -144,13 +145,21 @@ pub fn artist_id(artist: &str) -> String {
 
 /// Lowercase without accents: "Beyoncé" and "BEYONCE" fold to the same text.
 pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    fold_into(&mut out, text);
+    out
+}
+
+fn fold_into(out: &mut String, text: &str) {
     if text.is_ascii() {
-        return text.to_ascii_lowercase();
+        out.extend(text.chars().map(|c| c.to_ascii_lowercase()));
+        return;
     }
-    text.nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .collect()
+    out.extend(
+        text.nfd()
+            .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+            .flat_map(char::to_lowercase),
+    );
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -165,7 +174,7 @@ pub enum SongSort {
     PlayCount,
 }
 
-/// Which songs `list` returns; string filters compare ignoring case.
+/// Which songs `list` returns; string filters compare ignoring case and accents.
 #[derive(Debug, Default, Clone)]
 pub struct SongFilter {
     pub artist: Option<String>,
@@ -191,12 +200,12 @@ struct Matcher<'a> {
 
 impl<'a> Matcher<'a> {
     fn new(filter: &'a SongFilter) -> Self {
-        let lower = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
+        let folded = |s: &Option<String>| s.as_deref().map(|s| fold(s.trim()));
         let f = filter;
         Self {
-            artist: lower(&f.artist),
-            album: lower(&f.album),
-            genre: lower(&f.genre),
+            artist: folded(&f.artist),
+            album: folded(&f.album),
+            genre: folded(&f.genre),
             fields: f.artist.is_some()
                 || f.album.is_some()
                 || f.genre.is_some()
@@ -213,17 +222,15 @@ impl<'a> Matcher<'a> {
         if !self.fields {
             return true;
         }
-        let (s, f) = (&e.song, self.filter);
-        let same = |want: &Option<String>, have: &str| {
-            want.as_ref().is_none_or(|w| *w == have.to_lowercase())
-        };
-        f.album_id.as_ref().is_none_or(|id| *id == s.album_id)
-            && f.artist_id.as_ref().is_none_or(|id| *id == s.artist_id)
-            && f.uploader.as_ref().is_none_or(|id| *id == s.uploader_id)
-            && f.year.is_none_or(|y| s.year == Some(y))
-            && same(&self.artist, &s.artist)
-            && same(&self.album, &s.album)
-            && same(&self.genre, &s.genre)
+        let f = self.filter;
+        let same = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        f.album_id.as_deref().is_none_or(|id| id == &*e.album_id)
+            && f.artist_id.as_deref().is_none_or(|id| id == &*e.artist_id)
+            && f.uploader.as_deref().is_none_or(|id| id == &*e.uploader_id)
+            && f.year.is_none_or(|y| e.year == Some(y))
+            && same(&self.artist, e.artist_key())
+            && same(&self.album, e.album_key())
+            && same(&self.genre, e.genre_key())
     }
 }
 
@@ -241,44 +248,208 @@ pub struct Changes {
     pub reset: bool,
 }
 
+/// What the index keeps of a song: enough to filter, sort, search, count and find blobs. The
+/// record itself stays in sled and is read only for the rows a caller asks for, which keeps a
+/// 100 000-song library in tens of megabytes.
 #[derive(Debug)]
 struct Entry {
-    song: Arc<Song>,
-    /// Folded "title\nartist\nalbum" for search.
-    folded: String,
-    title_key: String,
-    artist_key: String,
-    album_key: String,
+    id: Arc<str>,
+    /// Folded "title\nartist\nalbum\ngenre"; the first three parts are searched.
+    folded: Box<str>,
+    /// Where artist, album and genre start in `folded`.
+    cuts: [u32; 3],
+    album_id: Arc<str>,
+    artist_id: Arc<str>,
+    uploader_id: Arc<str>,
+    cover_key: Option<Arc<str>>,
+    /// A hash of the song blob's key, to find the few songs that may share a blob.
+    blob_tag: u64,
+    disc: Option<u32>,
+    track: Option<u32>,
+    year: Option<i32>,
+    created_at: i64,
+    duration_ms: u64,
+    size_bytes: u64,
     plays: AtomicU64,
 }
 
-impl Entry {
-    fn new(song: Song, plays: u64) -> Self {
-        let (title_key, artist_key, album_key) =
-            (fold(&song.title), fold(&song.artist), fold(&song.album));
+/// The fields of a song record the index keeps, borrowed from a [`Song`] or straight from the
+/// stored JSON, so loading a large library does not allocate every string of every record.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Indexed<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    title: Cow<'a, str>,
+    #[serde(borrow)]
+    artist: Cow<'a, str>,
+    #[serde(borrow)]
+    album: Cow<'a, str>,
+    #[serde(borrow)]
+    album_artist: Cow<'a, str>,
+    #[serde(borrow)]
+    genre: Cow<'a, str>,
+    #[serde(borrow)]
+    hash: Cow<'a, str>,
+    #[serde(borrow)]
+    cover_key: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    album_id: Cow<'a, str>,
+    #[serde(borrow)]
+    artist_id: Cow<'a, str>,
+    #[serde(borrow)]
+    uploader_id: Cow<'a, str>,
+    track: Option<u32>,
+    disc: Option<u32>,
+    year: Option<i32>,
+    duration_ms: u64,
+    size_bytes: u64,
+    created_at: i64,
+}
+
+impl<'a> From<&'a Song> for Indexed<'a> {
+    fn from(s: &'a Song) -> Self {
+        let b = |t: &'a String| Cow::Borrowed(t.as_str());
         Self {
-            folded: format!("{title_key}\n{artist_key}\n{album_key}"),
-            title_key,
-            artist_key,
-            album_key,
-            plays: AtomicU64::new(plays),
-            song: Arc::new(song),
+            id: b(&s.id),
+            title: b(&s.title),
+            artist: b(&s.artist),
+            album: b(&s.album),
+            album_artist: b(&s.album_artist),
+            genre: b(&s.genre),
+            hash: b(&s.hash),
+            cover_key: s.cover_key.as_ref().map(b),
+            album_id: b(&s.album_id),
+            artist_id: b(&s.artist_id),
+            uploader_id: b(&s.uploader_id),
+            track: s.track,
+            disc: s.disc,
+            year: s.year,
+            duration_ms: s.duration_ms,
+            size_bytes: s.size_bytes,
+            created_at: s.created_at,
+        }
+    }
+}
+
+/// An entry made ready for the index, apart from the parts shared with other entries. Made on
+/// the loader thread, so the index thread only links it in.
+struct Prepared {
+    id: Arc<str>,
+    folded: Box<str>,
+    cuts: [u32; 3],
+    /// Album id, artist id, uploader id, cover key ("" for none), album, album artist and
+    /// artist, one after the other; `ends` says where each stops.
+    texts: String,
+    ends: [u32; 7],
+    blob_tag: u64,
+    disc: Option<u32>,
+    track: Option<u32>,
+    year: Option<i32>,
+    created_at: i64,
+    duration_ms: u64,
+    size_bytes: u64,
+}
+
+impl Prepared {
+    fn new(s: &Indexed) -> Self {
+        let mut folded = String::with_capacity(s.title.len() + s.artist.len() + s.album.len() + 8);
+        let mut cuts = [0; 3];
+        for (i, part) in [&s.title, &s.artist, &s.album].into_iter().enumerate() {
+            fold_into(&mut folded, part);
+            folded.push('\n');
+            cuts[i] = folded.len() as u32;
+        }
+        fold_into(&mut folded, &s.genre);
+        let parts = [
+            &*s.album_id,
+            &*s.artist_id,
+            &*s.uploader_id,
+            s.cover_key.as_deref().unwrap_or(""),
+            &*s.album,
+            &*s.album_artist,
+            &*s.artist,
+        ];
+        let mut texts = String::with_capacity(parts.iter().map(|t| t.len()).sum());
+        let mut ends = [0; 7];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            texts.push_str(part);
+            *end = texts.len() as u32;
+        }
+        Self {
+            id: Arc::from(&*s.id),
+            folded: folded.into(),
+            cuts,
+            texts,
+            ends,
+            blob_tag: blob_tag(&song_blob_key(&s.hash)),
+            disc: s.disc,
+            track: s.track,
+            year: s.year,
+            created_at: s.created_at,
+            duration_ms: s.duration_ms,
+            size_bytes: s.size_bytes,
         }
     }
 
-    fn view(&self) -> SongView {
-        SongView {
-            song: self.song.clone(),
-            play_count: self.plays.load(Ordering::Relaxed),
-        }
+    fn texts(&self) -> [&str; 7] {
+        let mut start = 0;
+        self.ends.map(|end| {
+            let text = self.texts.get(start..end as usize).unwrap_or("");
+            start = end as usize;
+            text
+        })
     }
+}
+
+fn blob_tag(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // Zero-keyed SipHash: the same in every process, no collisions worth worrying about, and
+    // a match is confirmed against the record anyway.
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl Entry {
+    fn span(&self, start: u32, end: usize) -> &str {
+        self.folded.get(start as usize..end).unwrap_or("")
+    }
+    fn title_key(&self) -> &str {
+        self.span(0, self.cuts[0] as usize - 1)
+    }
+    fn artist_key(&self) -> &str {
+        self.span(self.cuts[0], self.cuts[1] as usize - 1)
+    }
+    fn album_key(&self) -> &str {
+        self.span(self.cuts[1], self.cuts[2] as usize - 1)
+    }
+    fn genre_key(&self) -> &str {
+        self.span(self.cuts[2], self.folded.len())
+    }
+    /// Folded title, artist and album: what search looks in.
+    fn searchable(&self) -> &str {
+        self.span(0, self.cuts[2] as usize - 1)
+    }
+}
+
+/// The songs of one album or artist, and the name shown for it. Ids come from the lowercased,
+/// trimmed names, so members differ at most in case or spacing; the latest added member names it.
+struct Group {
+    key: Arc<str>,
+    members: Vec<Arc<Entry>>,
+    name: Box<str>,
+    artist: Box<str>,
 }
 
 #[derive(Default)]
 struct Index {
-    entries: HashMap<String, Arc<Entry>>,
-    by_album: HashMap<String, BTreeSet<String>>,
-    by_artist: HashMap<String, BTreeSet<String>>,
+    entries: HashMap<Arc<str>, Arc<Entry>>,
+    by_album: HashMap<Arc<str>, Group>,
+    by_artist: HashMap<Arc<str>, Group>,
+    /// Uploader ids and cover keys, shared by the entries that hold them.
+    shared: HashSet<Arc<str>>,
     version: u64,
     /// Oldest version still in the change log (0 = the log starts at the beginning).
     oldest_kept: u64,
@@ -287,31 +458,30 @@ struct Index {
 }
 
 fn compare(a: &Entry, b: &Entry, sort: SongSort) -> std::cmp::Ordering {
-    let (x, y) = (&a.song, &b.song);
     let primary = match sort {
-        SongSort::Title => a.title_key.cmp(&b.title_key),
+        SongSort::Title => a.title_key().cmp(b.title_key()),
         SongSort::Artist => a
-            .artist_key
-            .cmp(&b.artist_key)
-            .then_with(|| a.album_key.cmp(&b.album_key))
-            .then(x.disc.cmp(&y.disc))
-            .then(x.track.cmp(&y.track)),
+            .artist_key()
+            .cmp(b.artist_key())
+            .then_with(|| a.album_key().cmp(b.album_key()))
+            .then(a.disc.cmp(&b.disc))
+            .then(a.track.cmp(&b.track)),
         SongSort::Album => a
-            .album_key
-            .cmp(&b.album_key)
-            .then(x.disc.cmp(&y.disc))
-            .then(x.track.cmp(&y.track)),
-        SongSort::Year => x.year.cmp(&y.year),
-        SongSort::CreatedAt => x.created_at.cmp(&y.created_at),
-        SongSort::DurationMs => x.duration_ms.cmp(&y.duration_ms),
+            .album_key()
+            .cmp(b.album_key())
+            .then(a.disc.cmp(&b.disc))
+            .then(a.track.cmp(&b.track)),
+        SongSort::Year => a.year.cmp(&b.year),
+        SongSort::CreatedAt => a.created_at.cmp(&b.created_at),
+        SongSort::DurationMs => a.duration_ms.cmp(&b.duration_ms),
         SongSort::PlayCount => a
             .plays
             .load(Ordering::Relaxed)
             .cmp(&b.plays.load(Ordering::Relaxed)),
     };
     primary
-        .then_with(|| a.title_key.cmp(&b.title_key))
-        .then_with(|| x.id.cmp(&y.id))
+        .then_with(|| a.title_key().cmp(b.title_key()))
+        .then_with(|| a.id.cmp(&b.id))
 }
 
 /// The library frozen for listing: the entries as numbered rows, their folded text in one
@@ -320,18 +490,18 @@ fn compare(a: &Entry, b: &Entry, sort: SongSort) -> std::cmp::Ordering {
 struct Snapshot {
     rows: Vec<Arc<Entry>>,
     text: Vec<u8>,
-    starts: Vec<usize>,
+    starts: Vec<u32>,
     orders: Mutex<HashMap<SongSort, Arc<Vec<u32>>>>,
 }
 
 impl Snapshot {
-    fn new(entries: &HashMap<String, Arc<Entry>>) -> Self {
+    fn new(entries: &HashMap<Arc<str>, Arc<Entry>>) -> Self {
         let rows: Vec<Arc<Entry>> = entries.values().cloned().collect();
         let mut text = Vec::new();
         let mut starts = Vec::with_capacity(rows.len());
         for e in &rows {
-            starts.push(text.len());
-            text.extend_from_slice(e.folded.as_bytes());
+            starts.push(text.len() as u32);
+            text.extend_from_slice(e.searchable().as_bytes());
             text.push(0);
         }
         Self {
@@ -368,12 +538,12 @@ impl Snapshot {
             let (mut from, mut row) = (0, 0);
             while let Some(found) = finder.find(&self.text[from..]) {
                 let pos = from + found;
-                while row + 1 < self.starts.len() && self.starts[row + 1] <= pos {
+                while row + 1 < self.starts.len() && self.starts[row + 1] as usize <= pos {
                     row += 1;
                 }
                 hit[row] = true;
                 match self.starts.get(row + 1) {
-                    Some(&next) => from = next,
+                    Some(&next) => from = next as usize,
                     None => break,
                 }
             }
@@ -386,51 +556,115 @@ impl Snapshot {
 }
 
 impl Index {
-    fn add(&mut self, entry: Arc<Entry>) {
-        let s = &entry.song;
-        self.by_album
-            .entry(s.album_id.clone())
-            .or_default()
-            .insert(s.id.clone());
-        self.by_artist
-            .entry(s.artist_id.clone())
-            .or_default()
-            .insert(s.id.clone());
-        self.entries.insert(s.id.clone(), entry);
+    fn share(&mut self, text: &str) -> Arc<str> {
+        match self.shared.get(text) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Arc<str> = Arc::from(text);
+                self.shared.insert(shared.clone());
+                shared
+            }
+        }
+    }
+
+    /// The group named by `key`, created when missing, renamed to the newest member's names.
+    /// The group named by `key`, created when missing, renamed to the newest member's names.
+    fn group<'g>(
+        groups: &'g mut HashMap<Arc<str>, Group>,
+        key: &str,
+        name: &str,
+        artist: &str,
+    ) -> &'g mut Group {
+        // Looked up twice rather than allocating a key per song for `entry()`.
+        if !groups.contains_key(key) {
+            let key: Arc<str> = Arc::from(key);
+            groups.insert(
+                key.clone(),
+                Group {
+                    key,
+                    members: Vec::new(),
+                    name: name.into(),
+                    artist: artist.into(),
+                },
+            );
+        }
+        let group = groups.get_mut(key).expect("inserted above");
+        if *group.name != *name || *group.artist != *artist {
+            group.name = name.into();
+            group.artist = artist.into();
+        }
+        group
+    }
+
+    fn add(&mut self, p: Prepared, plays: u64) {
+        let [
+            album_id,
+            artist_id,
+            uploader_id,
+            cover_key,
+            album,
+            album_artist,
+            artist,
+        ] = p.texts();
+        let uploader_id = self.share(uploader_id);
+        let cover_key = (!cover_key.is_empty()).then(|| self.share(cover_key));
+        let album_group = Self::group(&mut self.by_album, album_id, album, album_artist);
+        let artist_group = Self::group(&mut self.by_artist, artist_id, artist, "");
+        let entry = Arc::new(Entry {
+            id: p.id,
+            folded: p.folded,
+            cuts: p.cuts,
+            album_id: album_group.key.clone(),
+            artist_id: artist_group.key.clone(),
+            uploader_id,
+            cover_key,
+            blob_tag: p.blob_tag,
+            disc: p.disc,
+            track: p.track,
+            year: p.year,
+            created_at: p.created_at,
+            duration_ms: p.duration_ms,
+            size_bytes: p.size_bytes,
+            plays: AtomicU64::new(plays),
+        });
+        album_group.members.push(entry.clone());
+        artist_group.members.push(entry.clone());
+        self.entries.insert(entry.id.clone(), entry);
         self.snapshot = None;
     }
 
     fn remove(&mut self, id: &str) -> Option<Arc<Entry>> {
         let entry = self.entries.remove(id)?;
-        let s = &entry.song;
-        for (map, key) in [
-            (&mut self.by_album, &s.album_id),
-            (&mut self.by_artist, &s.artist_id),
+        for (groups, key) in [
+            (&mut self.by_album, &entry.album_id),
+            (&mut self.by_artist, &entry.artist_id),
         ] {
-            if let Some(set) = map.get_mut(key) {
-                set.remove(id);
-                if set.is_empty() {
-                    map.remove(key);
+            if let Some(group) = groups.get_mut(key) {
+                group.members.retain(|e| *e.id != *id);
+                if group.members.is_empty() {
+                    groups.remove(key);
                 }
+            }
+        }
+        // A cover or uploader nobody else holds leaves the shared set (unless a snapshot still
+        // holds the entry; then it stays, which costs a few bytes, never correctness).
+        for text in [Some(&entry.uploader_id), entry.cover_key.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if Arc::strong_count(&entry) == 1 && Arc::strong_count(text) == 2 {
+                self.shared.remove(text);
             }
         }
         self.snapshot = None;
         Some(entry)
     }
 
-    fn views(&self, ids: &BTreeSet<String>) -> Vec<&Arc<Entry>> {
-        ids.iter().filter_map(|id| self.entries.get(id)).collect()
-    }
-
     /// An album's songs in play order: disc, track, title.
     fn album_tracks(&self, id: &str) -> Option<Vec<&Arc<Entry>>> {
-        let mut songs = self.views(self.by_album.get(id)?);
+        let mut songs: Vec<_> = self.by_album.get(id)?.members.iter().collect();
         songs.sort_by(|a, b| {
-            (a.song.disc, a.song.track, &a.title_key).cmp(&(
-                b.song.disc,
-                b.song.track,
-                &b.title_key,
-            ))
+            (a.disc, a.track, a.title_key()).cmp(&(b.disc, b.track, b.title_key()))
         });
         Some(songs)
     }
@@ -440,26 +674,30 @@ impl Index {
     }
 
     fn album_of(&self, id: &str, songs: &[&Arc<Entry>]) -> Option<Album> {
-        let first = songs.first()?;
+        let group = self.by_album.get(id)?;
+        songs.first()?;
         Some(Album {
             id: id.to_string(),
-            name: first.song.album.clone(),
-            artist: first.song.album_artist.clone(),
-            year: songs.iter().filter_map(|e| e.song.year).min(),
-            cover_url: songs.iter().find_map(|e| e.song.cover_url()),
+            name: group.name.to_string(),
+            artist: group.artist.to_string(),
+            year: songs.iter().filter_map(|e| e.year).min(),
+            cover_url: songs
+                .iter()
+                .find_map(|e| e.cover_key.as_deref().and_then(crate::stream::art_url)),
             song_count: songs.len() as u64,
-            duration_ms: songs.iter().map(|e| e.song.duration_ms).sum(),
-            created_at: songs.iter().map(|e| e.song.created_at).min().unwrap_or(0),
+            duration_ms: songs.iter().map(|e| e.duration_ms).sum(),
+            created_at: songs.iter().map(|e| e.created_at).min().unwrap_or(0),
         })
     }
 
     fn artist(&self, id: &str) -> Option<Artist> {
-        let songs = self.views(self.by_artist.get(id)?);
-        let first = songs.first()?;
-        let albums: BTreeSet<&str> = songs.iter().map(|e| e.song.album_id.as_str()).collect();
+        let group = self.by_artist.get(id)?;
+        let songs = &group.members;
+        songs.first()?;
+        let albums: BTreeSet<&str> = songs.iter().map(|e| &*e.album_id).collect();
         Some(Artist {
             id: id.to_string(),
-            name: first.song.artist.clone(),
+            name: group.name.to_string(),
             album_count: albums.len() as u64,
             song_count: songs.len() as u64,
         })
@@ -518,11 +756,43 @@ impl Songs {
         let changes = db.tree(CHANGES)?;
         let play_counts = db.tree(PLAY_COUNTS)?;
         let mut index = Index::default();
-        for item in songs.iter() {
-            let (_, bytes) = item?;
-            let song: Song = db::decode(&bytes)?;
-            let plays = count_of(play_counts.get(song.id.as_bytes())?);
-            index.add(Arc::new(Entry::new(song, plays)));
+        // A loader thread walks sled and decodes while this one links entries into the index.
+        std::thread::scope(|scope| -> AppResult<()> {
+            let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Prepared>>(8);
+            let tree = songs.clone();
+            let loader = scope.spawn(move || -> AppResult<()> {
+                const BATCH: usize = 1024;
+                let mut batch = Vec::with_capacity(BATCH);
+                for bytes in tree.iter().values() {
+                    let bytes = bytes?;
+                    let song: Indexed = serde_json::from_slice(&bytes)
+                        .map_err(|e| AppError::internal(format!("decoding a song record: {e}")))?;
+                    batch.push(Prepared::new(&song));
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if batches.send(full).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                let _ = batches.send(batch);
+                Ok(())
+            });
+            for prepared in received.into_iter().flatten() {
+                index.add(prepared, 0);
+            }
+            loader
+                .join()
+                .map_err(|_| AppError::internal("the song loader thread panicked"))?
+        })?;
+        for item in play_counts.iter() {
+            let (id, count) = item?;
+            if let Some(entry) = std::str::from_utf8(&id)
+                .ok()
+                .and_then(|id| index.entries.get(id))
+            {
+                entry.plays.store(count_of(Some(count)), Ordering::Relaxed);
+            }
         }
         index.version = changes.last()?.map(|(k, _)| version_key(&k)).unwrap_or(0);
         index.oldest_kept = changes.first()?.map(|(k, _)| version_key(&k)).unwrap_or(0);
@@ -545,34 +815,62 @@ impl Songs {
     }
 
     pub fn get(&self, id: &str) -> AppResult<Option<Song>> {
-        Ok(self.read().entries.get(id).map(|e| (*e.song).clone()))
+        db::get(&self.songs, id)
+    }
+
+    /// A song record as a client sees it; `None` when it is gone (or unreadable, which is
+    /// logged: one bad record must not break a whole listing).
+    fn view_entry(&self, entry: &Entry) -> Option<SongView> {
+        match self.get(&entry.id) {
+            Ok(song) => Some(SongView {
+                song: Arc::new(song?),
+                play_count: entry.plays.load(Ordering::Relaxed),
+            }),
+            Err(e) => {
+                tracing::error!(id = %entry.id, "reading a song: {e}");
+                None
+            }
+        }
+    }
+
+    fn views<'a>(&self, entries: impl IntoIterator<Item = &'a Arc<Entry>>) -> Vec<SongView> {
+        entries
+            .into_iter()
+            .filter_map(|e| self.view_entry(e))
+            .collect()
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.read().entries.contains_key(id)
     }
 
     pub fn view_of(&self, id: &str) -> Option<SongView> {
-        self.read().entries.get(id).map(|e| e.view())
+        let entry = self.read().entries.get(id).cloned()?;
+        self.view_entry(&entry)
     }
 
     /// The wire form of a song (for one that was just deleted: with no plays).
     pub fn view(&self, song: &Song) -> SongView {
-        self.view_of(&song.id).unwrap_or_else(|| SongView {
+        let plays = self
+            .read()
+            .entries
+            .get(song.id.as_str())
+            .map(|e| e.plays.load(Ordering::Relaxed));
+        SongView {
             song: Arc::new(song.clone()),
-            play_count: 0,
-        })
+            play_count: plays.unwrap_or(0),
+        }
     }
 
     /// The songs that exist, in the order asked; missing ids are skipped.
     pub fn get_many(&self, ids: &[String]) -> Vec<Song> {
-        let index = self.read();
         ids.iter()
-            .filter_map(|id| index.entries.get(id).map(|e| (*e.song).clone()))
+            .filter_map(|id| self.get(id).ok().flatten())
             .collect()
     }
 
     pub fn views_of(&self, ids: &[String]) -> Vec<Option<SongView>> {
-        let index = self.read();
-        ids.iter()
-            .map(|id| index.entries.get(id).map(|e| e.view()))
-            .collect()
+        ids.iter().map(|id| self.view_of(id)).collect()
     }
 
     pub fn by_source_hash(&self, source_hash: &str) -> AppResult<Option<Song>> {
@@ -592,11 +890,29 @@ impl Songs {
 
     /// Is any song stored under this blob key (song file or cover)? Guards blob deletion.
     pub fn references_blob(&self, key: &str) -> AppResult<bool> {
-        Ok(self
-            .read()
-            .entries
-            .values()
-            .any(|e| e.song.blob_key() == key || e.song.cover_key.as_deref() == Some(key)))
+        let tag = blob_tag(key);
+        let candidates: Vec<Arc<Entry>> = {
+            let index = self.read();
+            if index
+                .entries
+                .values()
+                .any(|e| e.cover_key.as_deref() == Some(key))
+            {
+                return Ok(true);
+            }
+            index
+                .entries
+                .values()
+                .filter(|e| e.blob_tag == tag)
+                .cloned()
+                .collect()
+        };
+        for entry in candidates {
+            if self.get(&entry.id)?.is_some_and(|s| s.blob_key() == key) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Total source bytes credited to a user (for quotas).
@@ -605,8 +921,8 @@ impl Songs {
             .read()
             .entries
             .values()
-            .filter(|e| e.song.uploader_id == user_id)
-            .map(|e| e.song.size_bytes)
+            .filter(|e| &*e.uploader_id == user_id)
+            .map(|e| e.size_bytes)
             .sum())
     }
 
@@ -632,7 +948,7 @@ impl Songs {
             let items = rows
                 .skip(offset)
                 .take(limit)
-                .map(|r| snapshot.rows[r].view())
+                .filter_map(|r| self.view_entry(&snapshot.rows[r]))
                 .collect();
             return Page {
                 items,
@@ -645,8 +961,11 @@ impl Songs {
             if pass.as_ref().is_some_and(|p| !p[row]) || !matcher.matches(&snapshot.rows[row]) {
                 continue;
             }
-            if total >= offset && items.len() < limit {
-                items.push(snapshot.rows[row].view());
+            if total >= offset
+                && items.len() < limit
+                && let Some(view) = self.view_entry(&snapshot.rows[row])
+            {
+                items.push(view);
             }
             total += 1;
         }
@@ -670,7 +989,7 @@ impl Songs {
         let index = self.read();
         let songs = index.album_tracks(id)?;
         let album = index.album_of(id, &songs)?;
-        Some((album, songs.into_iter().map(|e| e.view()).collect()))
+        Some((album, self.views(songs)))
     }
 
     pub fn albums(&self) -> Vec<Album> {
@@ -685,25 +1004,21 @@ impl Songs {
     pub fn artist(&self, id: &str) -> Option<(Artist, Vec<Album>, Vec<SongView>)> {
         let index = self.read();
         let artist = index.artist(id)?;
-        let mut songs = index.views(index.by_artist.get(id)?);
+        let mut songs: Vec<_> = index.by_artist.get(id)?.members.iter().collect();
         songs.sort_by(|a, b| {
-            (&a.album_key, a.song.disc, a.song.track, &a.title_key).cmp(&(
-                &b.album_key,
-                b.song.disc,
-                b.song.track,
-                &b.title_key,
+            (a.album_key(), a.disc, a.track, a.title_key()).cmp(&(
+                b.album_key(),
+                b.disc,
+                b.track,
+                b.title_key(),
             ))
         });
-        let album_ids: BTreeSet<&str> = songs.iter().map(|e| e.song.album_id.as_str()).collect();
+        let album_ids: BTreeSet<&str> = songs.iter().map(|e| &*e.album_id).collect();
         let albums = album_ids
             .into_iter()
             .filter_map(|a| index.album(a))
             .collect();
-        Some((
-            artist,
-            albums,
-            songs.into_iter().map(|e| e.view()).collect(),
-        ))
+        Some((artist, albums, self.views(songs)))
     }
 
     pub fn artists(&self) -> Vec<Artist> {
@@ -718,9 +1033,10 @@ impl Songs {
     /// (songs, albums, artists, total duration, total stored bytes, version)
     pub fn stats(&self) -> (usize, usize, usize, u64, u64, u64) {
         let index = self.read();
-        let (duration, bytes) = index.entries.values().fold((0, 0), |(d, b), e| {
-            (d + e.song.duration_ms, b + e.song.size_bytes)
-        });
+        let (duration, bytes) = index
+            .entries
+            .values()
+            .fold((0, 0), |(d, b), e| (d + e.duration_ms, b + e.size_bytes));
         (
             index.entries.len(),
             index.by_album.len(),
@@ -755,8 +1071,12 @@ impl Songs {
         let mut upserted = Vec::new();
         let mut deleted = Vec::new();
         for id in seen {
-            match index.entries.get(&id) {
-                Some(e) => upserted.push(e.view()),
+            match index
+                .entries
+                .get(id.as_str())
+                .and_then(|e| self.view_entry(e))
+            {
+                Some(view) => upserted.push(view),
                 None => deleted.push(id),
             }
         }
@@ -846,7 +1166,7 @@ impl Songs {
             },
             |index, outcome, _| {
                 if let Ok(song) = outcome {
-                    index.add(Arc::new(Entry::new(song.clone(), 0)));
+                    index.add(Prepared::new(&song.into()), 0);
                 }
             },
         )?;
@@ -855,7 +1175,7 @@ impl Songs {
 
     /// Stores an edited song (same id, source and file). Returns the new library version.
     pub fn replace(&self, song: &Song) -> AppResult<u64> {
-        let plays = self.view_of(&song.id).map(|v| v.play_count).unwrap_or(0);
+        let plays = self.view(song).play_count;
         let (_, version) = self.commit(
             |t, version| {
                 let TxTrees { songs, changes, .. } = t;
@@ -870,7 +1190,7 @@ impl Songs {
             },
             |index, _, _| {
                 index.remove(&song.id);
-                index.add(Arc::new(Entry::new(song.clone(), plays)));
+                index.add(Prepared::new(&song.into()), plays);
             },
         )?;
         Ok(version)

@@ -539,11 +539,7 @@ struct QueueAdd {
 }
 
 async fn queue_add(ctx: Ctx, req: QueueAdd) -> AppResult<Queue> {
-    if let Some(missing) = req
-        .song_ids
-        .iter()
-        .find(|id| ctx.app.songs.view_of(id).is_none())
-    {
+    if let Some(missing) = req.song_ids.iter().find(|id| !ctx.app.songs.contains(id)) {
         return Err(AppError::invalid_field(
             "songIds",
             format!("no song with id '{missing}'"),
