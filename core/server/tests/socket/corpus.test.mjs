@@ -5,6 +5,7 @@
 // Every file of that folder is fed, not only audio-looking ones: the inbox takes whatever is
 // dropped into it whatever its name, so the junk (.id3, .apev2, .jpg, .mid) must end in failed/
 // with a reason just like a truncated FLAC, and "nothing lost" is only meaningful over all of it.
+// Two byte-identical copies are added so that the duplicate outcome is counted too.
 //
 // The archive comes from .ci/fetch-corpus.sh (run by .ci/setup.sh --tests); this test runs that
 // script itself when the archive is missing and fails, never skips, when it cannot be fetched.
@@ -63,8 +64,12 @@ describe('odd and broken audio (mutagen test corpus)', () => {
     const corpus = path.join(work, 'corpus');
     fs.mkdirSync(corpus);
     execFileSync('tar', ['xzf', archive, '-C', corpus, '--strip-components=3', 'mutagen-1.47.0/tests/data']);
+    assert.ok(listFiles(corpus).length >= 90, `the corpus has ${listFiles(corpus).length} files`);
+    // Plus copies of two files in a subfolder: duplicates (possibly racing on two workers).
+    fs.mkdirSync(path.join(corpus, 'copies'));
+    fs.copyFileSync(path.join(corpus, 'silence-44-s.flac'), path.join(corpus, 'copies', 'silence-44-s (copy).flac'));
+    fs.copyFileSync(path.join(corpus, 'xing.mp3'), path.join(corpus, 'copies', 'xing.mp3'));
     const names = listFiles(corpus).sort();
-    assert.ok(names.length >= 90, `the corpus has ${names.length} files`);
     const hashes = new Map(names.map((n) => [n, hashOf(path.join(corpus, n))]));
 
     const server = await startServer({
@@ -129,6 +134,7 @@ describe('odd and broken audio (mutagen test corpus)', () => {
       const distinct = new Set(done.map((n) => hashes.get(n)));
       const duplicates = done.length - distinct.size;
       assert.equal(health.songs, distinct.size, 'one song per distinct imported source');
+      assert.ok(duplicates >= 2, `the copies are duplicates (${duplicates})`);
       assert.equal(names.length, health.songs + failed.length + duplicates, 'in == songs + failed + duplicates');
       await waitUntil(() => added.length === health.songs, 10000, 'a song:added per song');
       assert.deepEqual(new Set(added.map((s) => s.sourceHash)), distinct, 'the songs are exactly the imported sources');
