@@ -18,6 +18,8 @@
 #      (also shown: vs a durable copy, cp + fsync, since the pipeline fsyncs what it stores)
 #   3. P FLACs with ingest.workers = 2 vs 1: throughput ratio (fixed cost subtracted)
 #                                                                   target >= 1.8 on 2 cores
+#      (control: two independent 1-worker processes on half the files each, i.e. what the
+#      machine delivers at that moment)
 # Needs ffmpeg, cargo (unless TEST_CHILLFI_BIN), awk and GNU time (/usr/bin/time). Numbers are noisy on
 # a busy machine: the load average is printed at the end.
 set -euo pipefail
@@ -65,7 +67,11 @@ for i in $(seq 1 "$R"); do
     ffmpeg -hide_banner -nostdin -v error -y -ss "$i" -i "$WORK/long.mp3" -t "$SECONDS_LONG" -c copy \
       -metadata title="Bench MP3 $i" "$WORK/mp3R/$i.mp3"
 done
-for i in $(seq 1 "$P"); do cp "$WORK/flac/$i.flac" "$WORK/par/"; done
+mkdir -p "$WORK/half1" "$WORK/half2"
+for i in $(seq 1 "$P"); do
+    cp "$WORK/flac/$i.flac" "$WORK/par/"
+    cp "$WORK/flac/$i.flac" "$WORK/half$(( i % 2 + 1 ))/"
+done
 cp "$WORK/flac/1.flac" "$WORK/one/"
 
 # A fresh data dir with an administrator (not timed: argon2 is meant to be slow).
@@ -160,5 +166,16 @@ printf '  2 workers : wall %6.2fs  cpu %6.2fs\n' "$wp2" "$cp2"
 r3=$(ratio "$(calc "$wp1 - $w0")" "$(calc "$wp2 - $w0")")
 printf '  throughput ratio (fixed cost removed): %s   (target >= 1.8 on 2 cores) %s\n' "$r3" "$(verdict "$r3" 1.8 '>=')"
 printf '  throughput ratio (whole processes)   : %s\n' "$(ratio "$wp1" "$wp2")"
+# Control: what this machine gives two independent single-worker processes right now (each
+# imports half the files). A pool ratio close to this one means the pool is not the limit.
+best=""
+for _ in $(seq 1 "$RUNS"); do
+    d1="$(fresh_data)"; d2="$(fresh_data)"
+    line=$(/usr/bin/time -f "%e" bash -c "export CHILLFI_INGEST__WORKERS=1 CHILLFI_PLUGINS__ENABLED=false CHILLFI_LOG__LEVEL=warn
+        '$BIN' --data-dir '$d1' import '$WORK/half1' >/dev/null & '$BIN' --data-dir '$d2' import '$WORK/half2' >/dev/null & wait" 2>&1 | tail -n 1)
+    rm -rf "$d1" "$d2"
+    if [ -z "$best" ] || awk -v a="$line" -v b="$best" 'BEGIN { exit !(a < b) }'; then best="$line"; fi
+done
+printf '  control, 2 processes x 1 worker x %s files: wall %6.2fs, ratio %s\n' "$(( P / 2 ))" "$best" "$(ratio "$(calc "$wp1 - $w0")" "$(calc "$best - $w0")")"
 
 printf '\nload average during the run: %s  (cores: %s)\n' "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)"
