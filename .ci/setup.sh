@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing ChillFi needs on Debian 12: FFmpeg development files and
-# CLI, clang (bindgen), Chromium (UI tests), rpm (package inspection). Idempotent and quiet when
-# everything is already there. Rust (rustup, stable >= 1.95) and Node.js >= 20 must exist.
+# CLI, clang (bindgen), Chromium (UI tests), rpm (package inspection); with --tests also the
+# odd-audio corpus (.ci/fetch-corpus.sh, cached in /var/tmp/chillfi-tools/corpus). Idempotent and
+# quiet when everything is already there. Rust (rustup, stable >= 1.95) and Node.js >= 20 must
+# exist.
 set -euo pipefail
 
 need=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev
@@ -25,4 +27,8 @@ fi
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
     echo "setup: Node.js 20 or newer is needed to build the web UI" >&2
     exit 1
+fi
+
+if [ "${1:-}" = --tests ]; then
+    bash "$(dirname "$0")/fetch-corpus.sh" >/dev/null
 fi

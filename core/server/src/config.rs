@@ -159,8 +159,9 @@ pub struct IngestConfig {
     pub max_file_mib: u64,
     /// Total size of one user's library sources (MiB); 0 means no quota.
     pub user_quota_mib: u64,
-    /// Unfinished browser uploads are removed after this many hours without a chunk.
-    pub upload_abandon_hours: u64,
+    /// Browser uploads are forgotten (staged chunks deleted) after this many seconds without a
+    /// chunk, unless a file of theirs is queued for conversion.
+    pub upload_abandon_secs: u64,
     /// The watched folder; empty means `<data_dir>/inbox`.
     pub inbox_dir: String,
     /// Username that inbox files are credited to; empty means the first administrator.
@@ -242,7 +243,7 @@ impl Default for IngestConfig {
             remux_min_bitrate_kbps: 128,
             max_file_mib: 4096,
             user_quota_mib: 0,
-            upload_abandon_hours: 24,
+            upload_abandon_secs: 86_400,
             inbox_dir: String::new(),
             inbox_owner: String::new(),
             inbox_after_import: InboxAfterImport::Delete,
@@ -492,10 +493,10 @@ impl Config {
         }
         if ingest.max_file_mib == 0
             || ingest.inbox_rescan_secs == 0
-            || ingest.upload_abandon_hours == 0
+            || ingest.upload_abandon_secs == 0
         {
             return Err(ConfigError::Invalid(
-                "ingest.max_file_mib, ingest.inbox_rescan_secs and ingest.upload_abandon_hours must be > 0".into(),
+                "ingest.max_file_mib, ingest.inbox_rescan_secs and ingest.upload_abandon_secs must be > 0".into(),
             ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)

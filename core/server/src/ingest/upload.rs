@@ -103,8 +103,10 @@ impl Uploads {
         });
         ingest.add_reporter(uploads.clone());
         let sweeper = uploads.clone();
+        let period = sweep_period(cfg.ingest.upload_abandon_secs);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 if let Err(e) = sweeper.remove_abandoned() {
@@ -589,24 +591,51 @@ impl Uploads {
         );
     }
 
+    /// Forgets uploads idle for longer than `ingest.upload_abandon_secs` (none of whose files is
+    /// queued for conversion): their session, chunk marks and staged bytes.
     fn remove_abandoned(&self) -> AppResult<()> {
-        let cutoff = now_secs() - (self.cfg.ingest.upload_abandon_hours as i64) * 3600;
+        let abandon = i64::try_from(self.cfg.ingest.upload_abandon_secs).unwrap_or(i64::MAX);
+        let cutoff = now_secs().saturating_sub(abandon);
         for entry in self.sessions.iter() {
             let (key, value) = entry?;
-            let session: UploadSession = db::decode(&value)?;
+            let session: UploadSession = match db::decode(&value) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("an unreadable upload record: {e}");
+                    continue;
+                }
+            };
             // Queued files belong to the pipeline now; everything else idle that long goes.
             let idle = session.last_activity < cutoff;
-            if idle && !session.files.iter().any(|f| f.state == FileState::Queued) {
-                for f in &session.files {
-                    self.drop_chunk_marks(&session.upload_id, &f.file_id)?;
-                }
-                let _ = std::fs::remove_dir_all(self.dir(&session.upload_id));
-                self.sessions.remove(key)?;
-                tracing::info!(upload = %session.upload_id, "removed an abandoned upload");
+            if !idle || session.files.iter().any(|f| f.state == FileState::Queued) {
+                continue;
             }
+            // Only if no chunk touched it since it was read (a chunk updates last_activity).
+            if self
+                .sessions
+                .compare_and_swap(&key, Some(&value), None::<&[u8]>)?
+                .is_err()
+            {
+                continue;
+            }
+            let prefix = format!("{}/", session.upload_id);
+            for mark in self.chunks.scan_prefix(prefix.as_bytes()).keys() {
+                self.chunks.remove(mark?)?;
+            }
+            if let Err(e) = std::fs::remove_dir_all(self.dir(&session.upload_id))
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(upload = %session.upload_id, "removing staged chunks: {e}");
+            }
+            tracing::info!(upload = %session.upload_id, "removed an abandoned upload");
         }
         Ok(())
     }
+}
+
+/// How often abandoned uploads are looked for: half the abandon time, 1 s to 10 min.
+fn sweep_period(abandon_secs: u64) -> std::time::Duration {
+    std::time::Duration::from_secs((abandon_secs / 2).clamp(1, 600))
 }
 
 impl Reporter for Uploads {
@@ -628,5 +657,20 @@ impl Reporter for Uploads {
         if let Origin::Upload { upload_id, file_id } = &job.origin {
             self.record(upload_id, file_id, outcome);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sweep_period;
+    use std::time::Duration;
+
+    #[test]
+    fn the_sweep_runs_every_half_abandon_time_within_1s_and_10min() {
+        assert_eq!(sweep_period(1), Duration::from_secs(1));
+        assert_eq!(sweep_period(2), Duration::from_secs(1));
+        assert_eq!(sweep_period(30), Duration::from_secs(15));
+        assert_eq!(sweep_period(1200), Duration::from_secs(600));
+        assert_eq!(sweep_period(86_400), Duration::from_secs(600));
     }
 }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  ADMIN, ALICE, call, cli, connect, ffmpeg, ffprobe, flacWithCover, login, ok, sha256, sineFile, startS3,
+  ADMIN, ALICE, call, cli, connect, ffmpeg, ffprobe, flacWithCover, login, ok, sha256, sineFile, sleep, startS3,
   startServer, uploadChunks, waitForMatch, waitUntil, Server,
 } from './harness.mjs';
 
@@ -229,6 +229,80 @@ for (const backend of backends) {
     });
   });
 }
+
+describe('abandoned uploads', () => {
+  it('forgets an upload idle for ingest.upload_abandon_secs with its staged bytes, keeps one still receiving', async () => {
+    const server = await startServer({ env: { CHILLFI_INGEST__UPLOAD_ABANDON_SECS: '2' } });
+    const media = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-abandon-'));
+    const staging = (uploadId) => path.join(server.dataDir, 'staging', 'uploads', uploadId);
+    const SMALL = 64 * 1024;
+    try {
+      const left = flacWithCover(media, 'left.flac', { seconds: 6, title: 'Left Behind' });
+      const kept = flacWithCover(media, 'kept.flac', { seconds: 20, title: 'Kept Alive' });
+      const keptChunks = Math.ceil(fs.statSync(kept).size / SMALL);
+      assert.ok(keptChunks >= 30, `the kept upload spans ${keptChunks} chunks, enough to outlive several sweeps`);
+
+      // Upload 1: a few chunks, then the user goes away for good.
+      const first = await login(server, ALICE);
+      const a = await ok(first.socket, 'song:uploadInit', { files: [{ name: 'left.flac', size: fs.statSync(left).size }], chunkSize: SMALL });
+      const aFile = a.files[0].fileId;
+      const acks = await uploadChunks(first.socket, a.uploadId, aFile, left, SMALL, [0, 1, 2]);
+      assert.ok(acks.every((x) => x.ok), JSON.stringify(acks));
+      assert.equal(fs.statSync(path.join(staging(a.uploadId), `${aFile}.part`)).size, fs.statSync(left).size, 'chunks are staged');
+      first.socket.disconnect();
+
+      // Upload 2: keeps sending a chunk every 250 ms (one pause of 1 s), well inside the window.
+      const { socket } = await login(server, ALICE);
+      const unknown = await call(socket, 'song:uploadStatus', { uploadId: 'no-such-upload' });
+      assert.equal(unknown.error?.code, 'not_found', JSON.stringify(unknown));
+      const b = await ok(socket, 'song:uploadInit', { files: [{ name: 'kept.flac', size: fs.statSync(kept).size }], chunkSize: SMALL });
+      const bFile = b.files[0].fileId;
+      const result = waitForMatch(socket, 'song:uploadResult', (p) => p.fileId === bFile);
+      let goneAt = null;
+      for (let i = 0; i < keptChunks; i++) {
+        const [ack] = await uploadChunks(socket, b.uploadId, bFile, kept, SMALL, [i]);
+        assert.ok(ack.ok, `chunk ${i} of the active upload: ${JSON.stringify(ack)}`);
+        if (goneAt === null) {
+          const st = await call(socket, 'song:uploadStatus', { uploadId: a.uploadId });
+          if (!st.ok) {
+            assert.equal(st.error.code, 'not_found', JSON.stringify(st));
+            goneAt = Date.now();
+          }
+        }
+        // Hold back the last chunk until the sweep has run a few more times.
+        if (i === keptChunks - 2) {
+          const deadline = Date.now() + 15000;
+          while ((goneAt === null || Date.now() - goneAt < 3000) && Date.now() < deadline) {
+            await sleep(250);
+            if (goneAt === null && !(await call(socket, 'song:uploadStatus', { uploadId: a.uploadId })).ok) goneAt = Date.now();
+            // A status call is not a chunk: stay active with a harmless repeat of chunk 0.
+            await uploadChunks(socket, b.uploadId, bFile, kept, SMALL, [0]);
+          }
+        }
+        await sleep(i === 5 ? 1000 : 250);
+      }
+      assert.ok(goneAt !== null, 'the idle upload was removed while the other was still receiving');
+      assert.ok(Date.now() - goneAt >= 3000, 'the active upload outlived the abandon window after that sweep');
+      const again = await call(socket, 'song:uploadStatus', { uploadId: a.uploadId });
+      assert.equal(again.error?.code, 'not_found', 'the abandoned upload is unknown now');
+      assert.ok(!fs.existsSync(staging(a.uploadId)), 'its staged bytes are gone');
+      const late = await call(socket, 'song:uploadChunk', { uploadId: a.uploadId, fileId: aFile, index: 3, data: Buffer.alloc(SMALL) });
+      assert.equal(late.error?.code, 'not_found', 'a late chunk does not bring it back');
+      assert.ok(!fs.existsSync(staging(a.uploadId)), 'nor its staging folder');
+
+      const done = await result;
+      assert.equal(done.status, 'added', JSON.stringify(done));
+      assert.equal(done.song.title, 'Kept Alive');
+      assert.equal(done.song.sourceHash, sha256(kept));
+      const health = await (await fetch(`${server.url}/api/health`)).json();
+      assert.equal(health.songs, 1, 'only the active upload became a song');
+      socket.close();
+    } finally {
+      await server.stop();
+      fs.rmSync(media, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('crash safety', () => {
   it('loses and duplicates nothing when killed -9 in the middle of a 50-file inbox ingest', async () => {
