@@ -143,7 +143,12 @@ describe('signed-in flows', () => {
     await page.getByRole('button', { name: 'Save profile' }).click();
     await page.getByTestId('profile-name').getByText(evil, { exact: true }).waitFor();
     await page.reload();
-    await page.getByTestId('profile-name').getByText(evil, { exact: true }).waitFor();
+    // This wait once timed out in a CI run and never again in dozens of reruns: if it happens
+    // again, say what the page showed and what the server logged.
+    await page.getByTestId('profile-name').getByText(evil, { exact: true }).waitFor().catch(async (e) => {
+      const shown = await page.locator('body').innerText().catch(() => '?');
+      throw new Error(`${e.message}\npage at ${page.url()} shows:\n${shown.slice(0, 2000)}\nserver log tail:\n${stack.logs().slice(-4000)}`);
+    });
     assert.equal(await page.getByTestId('me-name').innerText(), evil);
     await page.waitForTimeout(300);
     assert.equal(await page.evaluate(() => window.__xss), undefined);

@@ -750,40 +750,55 @@ fn count_of(bytes: Option<sled::IVec>) -> u64 {
     bytes.map(|b| version_key(&b)).unwrap_or(0)
 }
 
+/// Decodes stored songs into prepared entries, sent in batches; stops early when the receiver
+/// is gone (it failed on its own).
+fn load_songs(
+    records: sled::Iter,
+    batches: &std::sync::mpsc::SyncSender<Vec<Prepared>>,
+) -> AppResult<()> {
+    const BATCH: usize = 1024;
+    let mut batch = Vec::with_capacity(BATCH);
+    for bytes in records.values() {
+        let bytes = bytes?;
+        let song: Indexed = serde_json::from_slice(&bytes)
+            .map_err(|e| AppError::internal(format!("decoding a song record: {e}")))?;
+        batch.push(Prepared::new(&song));
+        if batch.len() == BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if batches.send(full).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    let _ = batches.send(batch);
+    Ok(())
+}
+
 impl Songs {
     pub fn new(db: &Db) -> AppResult<Self> {
         let songs = db.tree(SONGS)?;
         let changes = db.tree(CHANGES)?;
         let play_counts = db.tree(PLAY_COUNTS)?;
         let mut index = Index::default();
-        // A loader thread walks sled and decodes while this one links entries into the index.
+        // Two loader threads walk halves of the tree (ids are random hex) and decode while
+        // this one links entries into the index.
         std::thread::scope(|scope| -> AppResult<()> {
+            const SPLIT: &[u8] = b"8";
             let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Prepared>>(8);
-            let tree = songs.clone();
-            let loader = scope.spawn(move || -> AppResult<()> {
-                const BATCH: usize = 1024;
-                let mut batch = Vec::with_capacity(BATCH);
-                for bytes in tree.iter().values() {
-                    let bytes = bytes?;
-                    let song: Indexed = serde_json::from_slice(&bytes)
-                        .map_err(|e| AppError::internal(format!("decoding a song record: {e}")))?;
-                    batch.push(Prepared::new(&song));
-                    if batch.len() == BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        if batches.send(full).is_err() {
-                            return Ok(());
-                        }
-                    }
-                }
-                let _ = batches.send(batch);
-                Ok(())
+            let loaders = [songs.range(..SPLIT), songs.range(SPLIT..)].map(|part| {
+                let batches = batches.clone();
+                scope.spawn(move || load_songs(part, &batches))
             });
+            drop(batches);
             for prepared in received.into_iter().flatten() {
                 index.add(prepared, 0);
             }
-            loader
-                .join()
-                .map_err(|_| AppError::internal("the song loader thread panicked"))?
+            for loader in loaders {
+                loader
+                    .join()
+                    .map_err(|_| AppError::internal("a song loader thread panicked"))??;
+            }
+            Ok(())
         })?;
         for item in play_counts.iter() {
             let (id, count) = item?;
