@@ -118,11 +118,6 @@ async fn on_connect(app: App, socket: SocketRef, auth: Option<HandshakeAuth>) {
             Err(_) => reason = Some("invalid_token"),
         }
     }
-    let user = current_user(&app, &socket).ok().flatten();
-    let _ = socket.emit(
-        "auth:session",
-        &json!({ "user": user.map(|u| u.view()), "reason": reason }),
-    );
     auth_events::register(&app, &socket);
     upload_events::register(&app, &socket);
     library_events::register(&app, &socket);
@@ -132,6 +127,13 @@ async fn on_connect(app: App, socket: SocketRef, auth: Option<HandshakeAuth>) {
         let err = AppError::invalid(format!("unknown event '{event}'"));
         let _ = ack.send(&err.envelope());
     });
+    // Greeted only now: clients send their first requests as soon as they hear this, and a
+    // request that arrived before its handler was registered would never be answered.
+    let user = current_user(&app, &socket).ok().flatten();
+    let _ = socket.emit(
+        "auth:session",
+        &json!({ "user": user.map(|u| u.view()), "reason": reason }),
+    );
 }
 
 pub fn attach_session(socket: &SocketRef, user: &User, claims: &Claims) {
