@@ -58,6 +58,18 @@ pub fn encode<T: Serialize>(value: &T) -> AppResult<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| AppError::internal(format!("encoding a record: {e}")))
 }
 
+/// Hands memory that was freed but kept by the allocator back to the OS (glibc keeps freed small
+/// blocks for reuse, so a large short-lived structure would otherwise stay in RSS for good).
+#[allow(unsafe_code)]
+pub fn release_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks the allocator's own free lists under its locks; it is
+    // thread-safe and has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
     serde_json::from_slice(bytes).map_err(|e| AppError::internal(format!("decoding a record: {e}")))
 }

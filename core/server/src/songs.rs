@@ -774,11 +774,18 @@ fn load_songs(
     Ok(())
 }
 
+/// The in-memory index of a library, built by [`Songs::load_index`]; it holds no database handle.
+pub struct LoadedIndex(Index);
+
 impl Songs {
+    #[cfg(test)]
     pub fn new(db: &Db) -> AppResult<Self> {
+        Self::with_index(db, Self::load_index(db)?)
+    }
+
+    pub fn load_index(db: &Db) -> AppResult<LoadedIndex> {
         let songs = db.tree(SONGS)?;
         let changes = db.tree(CHANGES)?;
-        let play_counts = db.tree(PLAY_COUNTS)?;
         let mut index = Index::default();
         // Two loader threads walk halves of the tree (ids are random hex) and decode while
         // this one links entries into the index.
@@ -800,7 +807,7 @@ impl Songs {
             }
             Ok(())
         })?;
-        for item in play_counts.iter() {
+        for item in db.tree(PLAY_COUNTS)?.iter() {
             let (id, count) = item?;
             if let Some(entry) = std::str::from_utf8(&id)
                 .ok()
@@ -811,11 +818,16 @@ impl Songs {
         }
         index.version = changes.last()?.map(|(k, _)| version_key(&k)).unwrap_or(0);
         index.oldest_kept = changes.first()?.map(|(k, _)| version_key(&k)).unwrap_or(0);
+        Ok(LoadedIndex(index))
+    }
+
+    /// The library of `db` with an index loaded from the same database.
+    pub fn with_index(db: &Db, LoadedIndex(index): LoadedIndex) -> AppResult<Self> {
         Ok(Self {
-            songs,
+            songs: db.tree(SONGS)?,
             by_source: db.tree(BY_SOURCE)?,
-            changes,
-            play_counts,
+            changes: db.tree(CHANGES)?,
+            play_counts: db.tree(PLAY_COUNTS)?,
             index: Arc::new(RwLock::new(index)),
             writer: Arc::new(Mutex::new(())),
         })
