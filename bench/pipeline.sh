@@ -82,6 +82,18 @@ fresh_data() {
     echo "$d"
 }
 
+# best_of "wall cpu" "wall user sys": the faster of the two, as "wall cpu".
+best_of() {
+    local wall user sys cpu
+    read -r wall user sys <<<"$2"
+    cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
+    if [ -z "$1" ] || awk -v a="$wall" -v b="${1%% *}" 'BEGIN { exit !(a < b) }'; then
+        echo "$wall $cpu"
+    else
+        echo "$1"
+    fi
+}
+
 # import DIR WORKERS EXPECTED_ADDED: best of RUNS (fresh data dir each), prints "wall cpu".
 run_import() {
     local dir="$1" workers="$2" expect="$3" best="" line data out
@@ -94,11 +106,7 @@ run_import() {
             echo "import of $dir did not add $expect songs:" >&2; cat "$out" >&2; exit 1
         fi
         rm -rf "$data"
-        read -r wall user sys <<<"$line"
-        local cpu; cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
-        if [ -z "$best" ] || awk -v a="$wall" -v b="${best%% *}" 'BEGIN { exit !(a < b) }'; then
-            best="$wall $cpu"
-        fi
+        best=$(best_of "$best" "$line")
     done
     echo "$best"
 }
@@ -108,11 +116,7 @@ measure_sh() {
     local best="" line
     for _ in $(seq 1 "$RUNS"); do
         line=$(/usr/bin/time -f "%e %U %S" bash -c "$1" 2>&1 >/dev/null | tail -n 1)
-        read -r wall user sys <<<"$line"
-        local cpu; cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
-        if [ -z "$best" ] || awk -v a="$wall" -v b="${best%% *}" 'BEGIN { exit !(a < b) }'; then
-            best="$wall $cpu"
-        fi
+        best=$(best_of "$best" "$line")
     done
     echo "$best"
 }
