@@ -1,7 +1,7 @@
 // E2E against the real chillfi: what the server implements today (auth, users, profile).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN, ALICE, DESKTOP, PHONE, launchBrowser, openPage, shot, signIn, startStack } from './harness.mjs';
+import { ADMIN, ALICE, DESKTOP, PHONE, launchBrowser, openPage, shot, signIn, startStack, waitExplained } from './harness.mjs';
 
 let browser;
 before(async () => {
@@ -117,7 +117,7 @@ describe('signed-in flows', () => {
     await page.getByRole('button', { name: 'Save profile' }).click();
     await page.getByTestId('profile-name').getByText('Alice Liddell').waitFor();
     await page.reload();
-    await page.getByTestId('profile-name').getByText('Alice Liddell').waitFor();
+    await waitExplained(page, stack, page.getByTestId('profile-name').getByText('Alice Liddell'));
     assert.equal(await page.getByLabel('Bio').inputValue(), 'Listens to <b>jazz</b> & rain.');
     assert.equal(await page.locator('.profile-bio b').count(), 0);
 
@@ -130,7 +130,7 @@ describe('signed-in flows', () => {
     await page.getByText('Daylight (light)').click();
     assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'daylight');
     await page.reload();
-    await page.getByTestId('profile-name').waitFor();
+    await waitExplained(page, stack, page.getByTestId('profile-name'));
     assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'daylight');
     await shot(page, 'desktop-profile-daylight');
     await page.getByText('Dusk (warm dark)').click();
@@ -143,12 +143,7 @@ describe('signed-in flows', () => {
     await page.getByRole('button', { name: 'Save profile' }).click();
     await page.getByTestId('profile-name').getByText(evil, { exact: true }).waitFor();
     await page.reload();
-    // This wait once timed out in a CI run and never again in dozens of reruns: if it happens
-    // again, say what the page showed and what the server logged.
-    await page.getByTestId('profile-name').getByText(evil, { exact: true }).waitFor().catch(async (e) => {
-      const shown = await page.locator('body').innerText().catch(() => '?');
-      throw new Error(`${e.message}\npage at ${page.url()} shows:\n${shown.slice(0, 2000)}\nserver log tail:\n${stack.logs().slice(-4000)}`);
-    });
+    await waitExplained(page, stack, page.getByTestId('profile-name').getByText(evil, { exact: true }));
     assert.equal(await page.getByTestId('me-name').innerText(), evil);
     await page.waitForTimeout(300);
     assert.equal(await page.evaluate(() => window.__xss), undefined);

@@ -159,8 +159,45 @@ export async function openPage(browser, stack, { viewport = DESKTOP, hash = '' }
     if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) page.problems.push(m.text());
   });
   page.on('pageerror', (e) => page.problems.push(String(e)));
+  recordSocketTraffic(page);
   await page.goto(`${stack.uiUrl}/${hash}`);
   return { context, page };
+}
+
+/** Keeps the page's last Socket.IO frames and requests, to explain a wait that timed out. */
+function recordSocketTraffic(page) {
+  page.traffic = [];
+  const note = (line) => {
+    page.traffic.push(`${new Date().toISOString().slice(11, 23)} ${line.slice(0, 300)}`);
+    if (page.traffic.length > 200) page.traffic.shift();
+  };
+  page.on('framenavigated', (f) => f === page.mainFrame() && note(`navigated ${f.url()}`));
+  page.on('console', (m) => note(`console.${m.type()} ${m.text()}`));
+  page.on('request', (r) => r.url().includes('/socket.io/') && note(`http ${r.method()} ${r.url()}`));
+  page.on('requestfailed', (r) => note(`http failed ${r.url()} ${r.failure()?.errorText}`));
+  page.on('websocket', (ws) => {
+    note(`ws open ${ws.url()}`);
+    ws.on('framesent', (f) => note(`ws > ${f.payload}`));
+    ws.on('framereceived', (f) => note(`ws < ${f.payload}`));
+    ws.on('socketerror', (e) => note(`ws error ${e}`));
+    ws.on('close', () => note('ws closed'));
+  });
+}
+
+/**
+ * Waits for `locator`; on a timeout the error says what the page showed, its recent socket
+ * traffic and the server's log tail, so a rare failure explains itself.
+ */
+export async function waitExplained(page, stack, locator, options) {
+  try {
+    await locator.waitFor(options);
+  } catch (e) {
+    const shown = await page.locator('body').innerText().catch(() => '?');
+    throw new Error(
+      `${e.message}\npage at ${page.url()} shows:\n${shown.slice(0, 1500)}\n` +
+        `socket traffic:\n${(page.traffic ?? []).join('\n')}\nserver log tail:\n${stack.logs().slice(-3000)}`,
+    );
+  }
 }
 
 export async function shot(page, name) {

@@ -21,6 +21,7 @@ import {
   signIn,
   startStack,
   uploadViaSocket,
+  waitExplained,
 } from './harness.mjs';
 
 const missing = await missingEvents([
@@ -357,7 +358,7 @@ describe('library', () => {
       await page.waitForFunction(() => document.querySelectorAll('.song-list .song-title')[1]?.textContent === 'Sunset Dub');
       // the server kept the new order
       await page.reload();
-      await list.locator('.song-row').nth(2).waitFor();
+      await waitExplained(page, stack, list.locator('.song-row').nth(2));
       assert.deepEqual(await titlesIn(list), ['Océan Drift', 'Sunset Dub', 'Talisman']);
       await shot(page, 'desktop-playlist');
 
@@ -384,7 +385,7 @@ describe('library', () => {
 
       await page.setViewportSize(PHONE);
       await page.reload();
-      await list.locator('.song-row').nth(2).waitFor();
+      await waitExplained(page, stack, list.locator('.song-row').nth(2));
       await shot(page, 'phone-playlist');
       await page.goto(`${stack.uiUrl}/#/playlists`);
       await page.locator('.album-card').first().waitFor();

@@ -7,22 +7,39 @@ import { api, onPush, onReconnect, onSignIn, onSignOut, toast } from './session'
 export const playlists = signal<Playlist[]>([]);
 export const playlistsSupported = signal<boolean | null>(null);
 
+/** Bumped on every change to `playlists`, so a list answer that raced one is not taken as is. */
+let changes = 0;
+
 export async function loadPlaylists(): Promise<void> {
   try {
-    const r = await api.call('playlist:list');
-    playlists.value = r.items;
-    playlistsSupported.value = true;
+    // A playlist created, edited or pushed while the list was on its way is newer than the
+    // list: ask again rather than let the older answer overwrite it.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const seen = changes;
+      const r = await api.call('playlist:list');
+      playlistsSupported.value = true;
+      if (seen === changes || attempt === 2) {
+        playlists.value = r.items;
+        changes++;
+        return;
+      }
+    }
   } catch (e) {
     if (isUnknownEvent(e)) playlistsSupported.value = false;
   }
 }
 
+/** Adds or replaces a playlist; an older copy (a push overtaken by an answer) never wins. */
 export function upsertPlaylist(p: Playlist): void {
-  const has = playlists.value.some((x) => x.id === p.id);
+  const prev = playlists.value.find((x) => x.id === p.id);
+  if (prev && prev.updatedAt > p.updatedAt) return;
+  changes++;
+  const has = !!prev;
   playlists.value = has ? playlists.value.map((x) => (x.id === p.id ? p : x)) : [...playlists.value, p];
 }
 
 export function dropPlaylist(id: string): void {
+  changes++;
   playlists.value = playlists.value.filter((x) => x.id !== id);
 }
 

@@ -223,12 +223,16 @@ export function App() {
   useShortcuts();
   const top = route.value.parts[0];
   const u = user.value;
+  // Read once per render: an effect that ran late (rAF is slow under load) and read the live
+  // signal would pair "session known" with this render's stale "no user" and send a signed-in
+  // reload to the login screen.
+  const known = sessionKnown.value;
 
   useEffect(() => {
-    if (!sessionKnown.value) return;
+    if (!known) return;
     if (u && (top === 'login' || top === 'reset' || !top)) navigate('/library/songs', true);
     if (!u && top !== 'reset' && top !== 'login') navigate('/login', true);
-  }, [u?.id, top, sessionKnown.value]);
+  }, [u?.id, top, known]);
 
   if (top === 'reset' && !u)
     return (
@@ -237,7 +241,7 @@ export function App() {
         <Toasts />
       </>
     );
-  if (!sessionKnown.value && !u)
+  if (!known && !u)
     return (
       <main class="auth-wrap" id="main">
         <Spinner label="Connecting" />
