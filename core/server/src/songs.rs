@@ -334,15 +334,16 @@ impl<'a> From<&'a Song> for Indexed<'a> {
 }
 
 /// An entry made ready for the index, apart from the parts shared with other entries. Made on
-/// the loader thread, so the index thread only links it in.
+/// the loader threads, so the index thread only links it in. It owns one temporary buffer and
+/// nothing the index keeps: the index thread allocates what stays, packed together, instead of
+/// leaving it scattered among the loaders' freed scan buffers where it would pin their pages.
 struct Prepared {
-    id: Arc<str>,
-    folded: Box<str>,
-    cuts: [u32; 3],
-    /// Album id, artist id, uploader id, cover key ("" for none), album, album artist and
-    /// artist, one after the other; `ends` says where each stops.
+    /// Id, folded "title\nartist\nalbum\ngenre", album id, artist id, uploader id, cover key
+    /// ("" for none), album, album artist and artist, one after the other; `ends` says where
+    /// each stops.
     texts: String,
-    ends: [u32; 7],
+    ends: [u32; 9],
+    cuts: [u32; 3],
     blob_tag: u64,
     disc: Option<u32>,
     track: Option<u32>,
@@ -354,14 +355,6 @@ struct Prepared {
 
 impl Prepared {
     fn new(s: &Indexed) -> Self {
-        let mut folded = String::with_capacity(s.title.len() + s.artist.len() + s.album.len() + 8);
-        let mut cuts = [0; 3];
-        for (i, part) in [&s.title, &s.artist, &s.album].into_iter().enumerate() {
-            fold_into(&mut folded, part);
-            folded.push('\n');
-            cuts[i] = folded.len() as u32;
-        }
-        fold_into(&mut folded, &s.genre);
         let parts = [
             &*s.album_id,
             &*s.artist_id,
@@ -371,18 +364,30 @@ impl Prepared {
             &*s.album_artist,
             &*s.artist,
         ];
-        let mut texts = String::with_capacity(parts.iter().map(|t| t.len()).sum());
-        let mut ends = [0; 7];
-        for (end, part) in ends.iter_mut().zip(parts) {
+        let folded_len = s.title.len() + s.artist.len() + s.album.len() + s.genre.len() + 8;
+        let mut texts = String::with_capacity(
+            s.id.len() + folded_len + parts.iter().map(|t| t.len()).sum::<usize>(),
+        );
+        let mut ends = [0; 9];
+        texts.push_str(&s.id);
+        ends[0] = texts.len() as u32;
+        let folded_start = texts.len();
+        let mut cuts = [0; 3];
+        for (i, part) in [&s.title, &s.artist, &s.album].into_iter().enumerate() {
+            fold_into(&mut texts, part);
+            texts.push('\n');
+            cuts[i] = (texts.len() - folded_start) as u32;
+        }
+        fold_into(&mut texts, &s.genre);
+        ends[1] = texts.len() as u32;
+        for (end, part) in ends[2..].iter_mut().zip(parts) {
             texts.push_str(part);
             *end = texts.len() as u32;
         }
         Self {
-            id: Arc::from(&*s.id),
-            folded: folded.into(),
-            cuts,
             texts,
             ends,
+            cuts,
             blob_tag: blob_tag(&song_blob_key(&s.hash)),
             disc: s.disc,
             track: s.track,
@@ -393,7 +398,7 @@ impl Prepared {
         }
     }
 
-    fn texts(&self) -> [&str; 7] {
+    fn texts(&self) -> [&str; 9] {
         let mut start = 0;
         self.ends.map(|end| {
             let text = self.texts.get(start..end as usize).unwrap_or("");
@@ -598,6 +603,8 @@ impl Index {
 
     fn add(&mut self, p: Prepared, plays: u64) {
         let [
+            id,
+            folded,
             album_id,
             artist_id,
             uploader_id,
@@ -611,8 +618,8 @@ impl Index {
         let album_group = Self::group(&mut self.by_album, album_id, album, album_artist);
         let artist_group = Self::group(&mut self.by_artist, artist_id, artist, "");
         let entry = Arc::new(Entry {
-            id: p.id,
-            folded: p.folded,
+            id: Arc::from(id),
+            folded: folded.into(),
             cuts: p.cuts,
             album_id: album_group.key.clone(),
             artist_id: artist_group.key.clone(),
