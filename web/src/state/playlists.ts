@@ -34,8 +34,7 @@ export function upsertPlaylist(p: Playlist): void {
   const prev = playlists.value.find((x) => x.id === p.id);
   if (prev && prev.updatedAt > p.updatedAt) return;
   changes++;
-  const has = !!prev;
-  playlists.value = has ? playlists.value.map((x) => (x.id === p.id ? p : x)) : [...playlists.value, p];
+  playlists.value = prev ? playlists.value.map((x) => (x.id === p.id ? p : x)) : [...playlists.value, p];
 }
 
 export function dropPlaylist(id: string): void {
