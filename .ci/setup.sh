@@ -7,7 +7,7 @@
 set -euo pipefail
 
 need=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev
-      libswresample-dev libswscale-dev ffmpeg python3-venv)
+      libswresample-dev libswscale-dev ffmpeg python3-venv libxml2-utils)
 [ "${1:-}" = --tests ] && need+=(chromium rpm)
 missing=()
 for pkg in "${need[@]}"; do

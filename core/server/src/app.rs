@@ -30,6 +30,14 @@ pub struct AppState {
     /// Streaming variants asked for by transcode-profile plugins.
     pub variants: Arc<crate::variants::Variants>,
     pub auth: Arc<Auth>,
+    /// Subsonic API keys and app passwords.
+    pub app_keys: crate::app_keys::AppKeys,
+    /// Stars and ratings.
+    pub favourites: crate::favourites::Favourites,
+    /// Resized covers for the Subsonic API.
+    pub cover_cache: crate::subsonic::media::CoverCache,
+    /// `scrobble submission=false`.
+    pub now_playing: crate::subsonic::user_data::NowPlaying,
     pub io: SocketIo,
     pub started: Instant,
 }
@@ -44,6 +52,8 @@ pub struct Stores {
     pub player: Player,
     pub playlists: crate::playlists::Playlists,
     pub shares: crate::shares::Shares,
+    pub app_keys: crate::app_keys::AppKeys,
+    pub favourites: crate::favourites::Favourites,
 }
 
 impl Stores {
@@ -66,6 +76,8 @@ impl Stores {
         let player = Player::new(&db)?;
         let playlists = crate::playlists::Playlists::new(&db)?;
         let shares = crate::shares::Shares::new(&db)?;
+        let app_keys = crate::app_keys::AppKeys::new(&db, &cfg.data_dir.join("subsonic.key"))?;
+        let favourites = crate::favourites::Favourites::new(&db)?;
         Ok(Self {
             db,
             users,
@@ -73,6 +85,8 @@ impl Stores {
             player,
             playlists,
             shares,
+            app_keys,
+            favourites,
         })
     }
 }

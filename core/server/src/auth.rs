@@ -198,7 +198,7 @@ impl Auth {
         ip: Option<IpAddr>,
     ) -> AppResult<(User, IssuedToken)> {
         let name_key = username.trim().to_lowercase();
-        self.limiter.check(&name_key, ip)?;
+        self.limiter.check(Some(&name_key), ip)?;
         let user = users.by_name(&name_key)?;
         let hash = user
             .as_ref()
@@ -215,7 +215,7 @@ impl Auth {
                 Ok((user, token))
             }
             _ => {
-                self.limiter.failure(&name_key, ip);
+                self.limiter.failure(Some(&name_key), ip);
                 Err(AppError::Invalid {
                     message: "wrong username or password".into(),
                     field: Some("password".into()),
@@ -227,7 +227,7 @@ impl Auth {
     /// Checks a password for an already identified user (password change), throttled like login.
     pub async fn verify_user_password(&self, user: &User, password: String) -> AppResult<()> {
         let key = user.username.to_lowercase();
-        self.limiter.check(&key, None)?;
+        self.limiter.check(Some(&key), None)?;
         let hash = user
             .password_hash
             .clone()
@@ -238,12 +238,39 @@ impl Auth {
         if ok && user.password_hash.is_some() {
             Ok(())
         } else {
-            self.limiter.failure(&key, None);
+            self.limiter.failure(Some(&key), None);
             Err(AppError::invalid_field(
                 "currentPassword",
                 "the current password is wrong",
             ))
         }
+    }
+}
+
+/// The login throttle for other doors (the Subsonic API): `name` is the lowercased username
+/// when the request names one; API keys count against the client address only.
+impl Auth {
+    pub fn throttle_check(&self, name: Option<&str>, ip: Option<IpAddr>) -> AppResult<()> {
+        self.limiter.check(name, ip)
+    }
+
+    pub fn throttle_failure(&self, name: Option<&str>, ip: Option<IpAddr>) {
+        self.limiter.failure(name, ip)
+    }
+
+    pub fn throttle_success(&self, name: &str) {
+        self.limiter.success(name)
+    }
+
+    /// Is this the account password? Only asked after a failed app-credential check, to say
+    /// why it failed; costs one argon2id verification.
+    pub async fn is_account_password(&self, user: &User, password: String) -> bool {
+        let Some(hash) = user.password_hash.clone() else {
+            return false;
+        };
+        tokio::task::spawn_blocking(move || verify_password_blocking(&password, &hash))
+            .await
+            .unwrap_or(false)
     }
 }
 
@@ -265,15 +292,18 @@ impl LoginLimiter {
         }
     }
 
-    fn keys(name: &str, ip: Option<IpAddr>) -> Vec<(String, bool)> {
-        let mut keys = vec![(format!("user:{name}"), true)];
+    fn keys(name: Option<&str>, ip: Option<IpAddr>) -> Vec<(String, bool)> {
+        let mut keys: Vec<(String, bool)> = name
+            .map(|n| (format!("user:{n}"), true))
+            .into_iter()
+            .collect();
         if let Some(ip) = ip {
             keys.push((format!("ip:{ip}"), false));
         }
         keys
     }
 
-    fn check(&self, name: &str, ip: Option<IpAddr>) -> AppResult<()> {
+    fn check(&self, name: Option<&str>, ip: Option<IpAddr>) -> AppResult<()> {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         for (key, is_user) in Self::keys(name, ip) {
@@ -297,7 +327,7 @@ impl LoginLimiter {
         Ok(())
     }
 
-    fn failure(&self, name: &str, ip: Option<IpAddr>) {
+    fn failure(&self, name: Option<&str>, ip: Option<IpAddr>) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         // Bound memory under a flood of random usernames.
         if map.len() > 100_000 {

@@ -1,9 +1,7 @@
 //! HTTP routes (poem). Socket.IO shares the port under `/socket.io/`.
 
 use poem::web::{Data, Json};
-use poem::{
-    EndpointExt, IntoResponse, Request, Response, Route, get, handler, middleware::Tracing, post,
-};
+use poem::{EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -76,6 +74,10 @@ pub fn routes(app: App, socket_io: SocketIoEndpoint) -> impl poem::Endpoint {
             get(stream::stream_song).head(stream::stream_song),
         )
         .at("/art/:name", get(stream::art).head(stream::art))
+        .at(
+            "/rest/:method",
+            get(crate::subsonic::endpoint).post(crate::subsonic::endpoint),
+        )
         .at("/s/:token", get(crate::share_http::page))
         .at("/s/:token/art", get(crate::share_http::art))
         .at(
@@ -86,7 +88,7 @@ pub fn routes(app: App, socket_io: SocketIoEndpoint) -> impl poem::Endpoint {
         .at("/*path", get(web::static_file))
         .data(app)
         .with(web::SecurityHeaders::new(&media_origin))
-        .with(Tracing)
+        .with(crate::http_log::RedactedTracing)
 }
 
 #[handler]

@@ -1,12 +1,15 @@
 //! `chillfi`: the server and its administration commands.
 
 mod app;
+mod app_keys;
 mod auth;
 mod bridge;
 mod config;
 mod db;
 mod error;
+mod favourites;
 mod http;
+mod http_log;
 mod ingest;
 mod library;
 mod player;
@@ -16,6 +19,7 @@ mod shares;
 mod socket;
 mod songs;
 mod stream;
+mod subsonic;
 mod users;
 mod variants;
 mod web;
@@ -104,6 +108,15 @@ enum UserCommand {
     Reset { name: String },
     /// List users.
     List,
+    /// Create a Subsonic API credential for a user and print it (shown this once): an API key,
+    /// or with --app-password an app password for apps that only know username + password.
+    Key {
+        name: String,
+        #[arg(long)]
+        label: String,
+        #[arg(long)]
+        app_password: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,6 +244,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         plugins,
         variants,
         auth,
+        app_keys: stores.app_keys,
+        favourites: stores.favourites,
+        cover_cache: Default::default(),
+        now_playing: Default::default(),
         io: io.clone(),
         started,
     });
@@ -509,6 +526,31 @@ fn user_command(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
                 "reset token (valid {} h, once): {token}",
                 cfg.auth.reset_token_ttl_hours
             );
+        }
+        UserCommand::Key {
+            name,
+            label,
+            app_password,
+        } => {
+            let user = users
+                .by_name(&name)?
+                .with_context(|| format!("no user named '{name}'"))?;
+            let kind = if app_password {
+                app_keys::Kind::AppPassword
+            } else {
+                app_keys::Kind::ApiKey
+            };
+            let created = stores.app_keys.create(&user, &label, kind)?;
+            let what = if app_password {
+                "app password"
+            } else {
+                "API key"
+            };
+            println!(
+                "{what} '{}' for {} (id {}; shown this once):",
+                created.label, user.username, created.id
+            );
+            println!("{}", created.secret);
         }
         UserCommand::List => {
             for user in users.list()? {

@@ -256,6 +256,9 @@ async fn delete_user(ctx: Ctx, p: UserRef) -> AppResult<Value> {
     disconnect_user(&ctx.app, &user.id, None, None);
     // Their songs stay in the library (the family still listens); their queue and history go.
     ctx.app.player.forget_user(&user.id)?;
+    ctx.app.app_keys.forget_user(&user.id)?;
+    ctx.app.favourites.forget_user(&user.id)?;
+    ctx.app.now_playing.forget(&user.id);
     tracing::info!(username = %user.username, "user deleted");
     Ok(json!({ "userId": user.id }))
 }

@@ -6,8 +6,9 @@
 
 mod auth_events;
 mod library_events;
-mod playlist_events;
+pub(crate) mod playlist_events;
 mod plugin_events;
+mod subsonic_events;
 mod upload_events;
 
 use std::future::Future;
@@ -123,6 +124,7 @@ async fn on_connect(app: App, socket: SocketRef, auth: Option<HandshakeAuth>) {
     library_events::register(&app, &socket);
     playlist_events::register(&app, &socket);
     plugin_events::register(&app, &socket);
+    subsonic_events::register(&app, &socket);
     socket.on_fallback(|Event(event): Event, ack: AckSender| async move {
         let err = AppError::invalid(format!("unknown event '{event}'"));
         let _ = ack.send(&err.envelope());

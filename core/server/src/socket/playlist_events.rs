@@ -177,8 +177,8 @@ fn push_updated(app: &App, before: &Playlist, after: &Playlist, view: &PlaylistV
     );
 }
 
-/// Answers `{playlist}` after a change and pushes it.
-fn changed(app: &App, before: &Playlist, after: &Playlist) -> AppResult<Value> {
+/// Answers `{playlist}` after a change and pushes it (also after Subsonic API changes).
+pub(crate) fn changed(app: &App, before: &Playlist, after: &Playlist) -> AppResult<Value> {
     let view = view(app, after)?;
     push_updated(app, before, after, &view);
     Ok(json!({ "playlist": view }))
@@ -235,19 +235,24 @@ async fn update(ctx: Ctx, p: Update) -> AppResult<Value> {
 
 async fn delete(ctx: Ctx, p: PlaylistRef) -> AppResult<Value> {
     let playlist = ctx.app.playlists.delete(&p.playlist_id, &actor(&ctx)?)?;
-    let links = ctx
-        .app
+    after_delete(&ctx.app, &playlist)?;
+    Ok(json!({ "playlistId": playlist.id }))
+}
+
+/// What follows a deletion wherever it came from: its share links go, its audience is told.
+pub(crate) fn after_delete(app: &App, playlist: &Playlist) -> AppResult<()> {
+    let links = app
         .shares
         .remove_for_item(ShareKind::Playlist, &playlist.id)?;
     tracing::debug!(playlist = %playlist.id, links, "playlist deleted");
     emit(
-        &ctx.app.io,
-        audience(&playlist),
+        &app.io,
+        audience(playlist),
         vec![],
         "playlist:deleted",
         &json!({ "playlistId": playlist.id }),
     );
-    Ok(json!({ "playlistId": playlist.id }))
+    Ok(())
 }
 
 async fn add_songs(ctx: Ctx, p: AddSongs) -> AppResult<Value> {
