@@ -122,9 +122,9 @@ class Server:
             req = urllib.request.Request(f"{url}?{query}", headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, dict(r.headers), r.read()
+                return r.status, r.headers, r.read()
         except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
+            return e.code, e.headers, e.read()
 
 
 def make_key(data_dir, user, label, app_password=False):
@@ -142,7 +142,7 @@ class Client:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.conn = AsyncConnection("http://127.0.0.1", port=server.port, server_path="rest",
+        self.conn = AsyncConnection("http://127.0.0.1", port=server.port, server_path="",
                                     app_name="pytest", **auth)
 
     def run(self, coro):
