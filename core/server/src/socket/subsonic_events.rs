@@ -32,7 +32,7 @@ async fn create_key(ctx: Ctx, p: CreateKey) -> AppResult<Value> {
     let user = ctx.user()?;
     let created = ctx.app.app_keys.create(user, &p.label, p.kind)?;
     tracing::info!(user = %user.username, id = %created.id, kind = ?created.kind, "app credential created");
-    Ok(serde_json::to_value(created).map_err(AppError::internal)?)
+    serde_json::to_value(created).map_err(AppError::internal)
 }
 
 async fn list_keys(ctx: Ctx, _: NoPayload) -> AppResult<Value> {

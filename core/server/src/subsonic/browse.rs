@@ -272,7 +272,8 @@ pub fn artist_info(c: &Call<'_>, method: &str) -> MethodResult {
     .into())
 }
 
-pub fn album_info(c: &Call<'_>, method: &str) -> MethodResult {
+/// `getAlbumInfo(2)`: both answer `albumInfo`.
+pub fn album_info(c: &Call<'_>) -> MethodResult {
     let id = c.params.req("id")?;
     let album = match c.app.songs.album(id) {
         Some((album, _)) => album,
@@ -285,13 +286,8 @@ pub fn album_info(c: &Call<'_>, method: &str) -> MethodResult {
             .map(|(a, _)| a)
             .ok_or_else(|| SubError::not_found("album"))?,
     };
-    let name = if method == "getAlbumInfo2" {
-        "albumInfo"
-    } else {
-        "albumInfo"
-    };
     Ok(Response::ok_with(
-        name,
+        "albumInfo",
         Elem::new()
             .opt("smallImageUrl", album.cover_url.clone())
             .opt("mediumImageUrl", album.cover_url.clone())

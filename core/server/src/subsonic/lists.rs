@@ -84,7 +84,7 @@ pub fn album_list(c: &Call<'_>, method: &str) -> MethodResult {
             all.shuffle(&mut rand::rng());
             all.truncate(size);
             // Random lists are not paged: every page is a new draw.
-            return Ok(album_list_reply(c, method, all)?);
+            return album_list_reply(c, method, all);
         }
         "newest" => {
             let mut all = c.app.songs.albums();

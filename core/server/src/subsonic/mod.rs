@@ -18,7 +18,7 @@ pub mod user_data;
 pub mod views;
 
 use poem::web::{Data, Path};
-use poem::{Body, IntoResponse, Request, Response as HttpResponse, handler};
+use poem::{Body, Request, Response as HttpResponse, handler};
 
 use crate::app::App;
 use crate::app_keys::{same_text, subsonic_token};
@@ -130,7 +130,7 @@ pub async fn endpoint(
     };
     match dispatch(&method, &call).await {
         Ok(Reply::Doc(doc)) => render(&format, &doc, None),
-        Ok(Reply::Raw(resp)) => resp.into_response(),
+        Ok(Reply::Raw(resp)) => resp,
         Err(e) => fail(&format, &e),
     }
 }
@@ -152,7 +152,7 @@ async fn dispatch(method: &str, c: &Call<'_>) -> MethodResult {
         "getAlbum" => browse::album(c),
         "getSong" => browse::song(c),
         "getArtistInfo" | "getArtistInfo2" => browse::artist_info(c, method),
-        "getAlbumInfo" | "getAlbumInfo2" => browse::album_info(c, method),
+        "getAlbumInfo" | "getAlbumInfo2" => browse::album_info(c),
         "getGenres" => lists::genres(c),
         "getAlbumList" | "getAlbumList2" => lists::album_list(c, method),
         "getRandomSongs" => lists::random_songs(c),

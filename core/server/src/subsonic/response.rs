@@ -207,8 +207,8 @@ impl Elem {
 
 /// Characters XML 1.0 cannot carry at all (most control characters) are dropped.
 fn allowed_in_xml(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r')
-        || !(c.is_control() && (c as u32) < 0x20) && !matches!(c as u32, 0xFFFE | 0xFFFF)
+    let code = c as u32;
+    matches!(c, '\t' | '\n' | '\r') || (code >= 0x20 && code != 0xFFFE && code != 0xFFFF)
 }
 
 fn clean(s: &str) -> String {

@@ -12,17 +12,15 @@ pub fn extensions() -> Response {
             .a("name", name)
             .values("versions", vec![Val::Int(1)])
     };
-    // Serialised as a list even with one element: the spec wants an array.
-    let mut r = Response::ok(None);
-    r = r.with_list(
+    // A list under the root: the spec wants an array there.
+    Response::ok(None).with_list(
         "openSubsonicExtensions",
         vec![
             ext("apiKeyAuthentication"),
             ext("formPost"),
             ext("songLyrics"),
         ],
-    );
-    r
+    )
 }
 
 pub fn license() -> MethodResult {

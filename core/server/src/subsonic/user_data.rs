@@ -144,7 +144,7 @@ impl NowPlaying {
         let now = now_secs();
         map.retain(|_, e| e.until > now);
         let mut all: Vec<Entry> = map.values().cloned().collect();
-        all.sort_by(|a, b| b.since.cmp(&a.since));
+        all.sort_by_key(|e| std::cmp::Reverse(e.since));
         all
     }
 
