@@ -168,7 +168,9 @@ pub struct IngestConfig {
     pub inbox_owner: String,
     /// After a successful import: "delete" the file, or "move" it to `<inbox>/done/`.
     pub inbox_after_import: InboxAfterImport,
-    /// A file is taken once its size and mtime have not changed for this long (seconds).
+    /// A file that changes without close/rename events (network shares, files there at
+    /// start-up) is taken once its size and mtime have not changed for this long (seconds).
+    /// A file closed by its writer or renamed in is taken at once.
     pub inbox_settle_secs: u64,
     /// Full rescans of the inbox, for missed events and network filesystems (seconds).
     pub inbox_rescan_secs: u64,

@@ -1,10 +1,12 @@
-//! Door 2: the watched inbox folder. Files are taken once their size and mtime stop changing
-//! (half-copied SMB uploads), imported in place, then deleted or moved to `done/`; failures go
-//! to `failed/` next to a `<name>.error.txt` with the reason. Symbolic links are refused.
-//! `notify` events trigger scans; a periodic full rescan covers missed events and network
-//! filesystems that send none.
+//! Door 2: the watched inbox folder. A file whose writer closed it (inotify close-write) or that
+//! was renamed into the inbox is taken at once; a file still open for writing is left alone until
+//! its writer closes it. Files that change without such events (the polling fallback, network
+//! shares, files already there at start-up) are taken once their size and mtime have been stable
+//! for `ingest.inbox_settle_secs`. Files are imported in place, then deleted or moved to `done/`;
+//! failures go to `failed/` next to a `<name>.error.txt` with the reason. Symbolic links are
+//! refused. A periodic full rescan covers missed events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -46,9 +48,9 @@ impl Inbox {
             users,
         });
         ingest.add_reporter(inbox.clone());
-        let (poke_tx, poke_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-        let mut watcher = notify::recommended_watcher(move |_event| {
-            let _ = poke_tx.send(());
+        let (poke_tx, poke_rx) = tokio::sync::mpsc::unbounded_channel::<Hint>();
+        let mut watcher = notify::recommended_watcher(move |event| {
+            let _ = poke_tx.send(Hint::of(event));
         })?;
         if let Err(e) = watcher.watch(&inbox.root, notify::RecursiveMode::Recursive) {
             tracing::warn!(
@@ -66,36 +68,58 @@ impl Inbox {
         Ok(inbox)
     }
 
-    async fn run(self: Arc<Self>, mut pokes: tokio::sync::mpsc::UnboundedReceiver<()>) {
+    async fn run(self: Arc<Self>, mut hints: tokio::sync::mpsc::UnboundedReceiver<Hint>) {
         let settle = Duration::from_secs(self.cfg.ingest.inbox_settle_secs);
         let rescan = Duration::from_secs(self.cfg.ingest.inbox_rescan_secs);
         let mut seen: HashMap<PathBuf, Seen> = HashMap::new();
+        let mut writes = Writes::default();
         loop {
             let this = self.clone();
             let previous = std::mem::take(&mut seen);
-            let (next, waiting) =
-                match tokio::task::spawn_blocking(move || this.scan(previous, settle)).await {
+            let known = std::mem::take(&mut writes);
+            let (next, next_writes, waiting) =
+                match tokio::task::spawn_blocking(move || this.scan(previous, known, settle)).await
+                {
                     Ok(result) => result,
                     Err(e) => {
                         tracing::error!("inbox scan panicked: {e}");
-                        (HashMap::new(), false)
+                        (HashMap::new(), Writes::default(), false)
                     }
                 };
             seen = next;
+            writes = next_writes;
             // Poll quickly while files are settling; otherwise wait for an event or the rescan.
             let wait = if waiting {
                 Duration::from_millis(500)
             } else {
                 rescan
             };
-            tokio::select! {
-                poke = pokes.recv() => {
-                    if poke.is_none() { return; }
-                    // Coalesce bursts of events into one scan.
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    while pokes.try_recv().is_ok() {}
+            let deadline = tokio::time::Instant::now() + wait;
+            // Wait for a hint that calls for a scan: a closed or renamed-in file at once; other
+            // changes (removals, new folders, a lost event queue) after a short pause that
+            // coalesces bursts. Writes in progress only update what is known.
+            loop {
+                let hint = tokio::select! {
+                    hint = hints.recv() => hint,
+                    _ = tokio::time::sleep_until(deadline) => break,
+                };
+                let Some(hint) = hint else { return };
+                let mut wake = writes.note(&self.root, hint);
+                // Whatever else is already queued comes into the same scan.
+                while let Ok(hint) = hints.try_recv() {
+                    wake = wake.max(writes.note(&self.root, hint));
                 }
-                _ = tokio::time::sleep(wait) => {}
+                match wake {
+                    Wake::Now => break,
+                    Wake::Soon => {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        while let Ok(hint) = hints.try_recv() {
+                            writes.note(&self.root, hint);
+                        }
+                        break;
+                    }
+                    Wake::No => {}
+                }
             }
         }
     }
@@ -121,8 +145,9 @@ impl Inbox {
     fn scan(
         &self,
         previous: HashMap<PathBuf, Seen>,
+        mut writes: Writes,
         settle: Duration,
-    ) -> (HashMap<PathBuf, Seen>, bool) {
+    ) -> (HashMap<PathBuf, Seen>, Writes, bool) {
         let mut now_seen = HashMap::new();
         let mut waiting = false;
         let mut owner: Option<Option<String>> = None;
@@ -173,7 +198,13 @@ impl Inbox {
                         stable_since: Instant::now(),
                     },
                 };
-                if current.stable_since.elapsed() < settle {
+                // Still open for writing: its close will wake the loop. Closed by its writer or
+                // renamed in: complete now. Otherwise (no events for it): once it settles.
+                if writes.open.contains(&path) {
+                    now_seen.insert(path, current);
+                    continue;
+                }
+                if !writes.is_closed(&self.root, &path) && current.stable_since.elapsed() < settle {
                     waiting = true;
                     now_seen.insert(path, current);
                     continue;
@@ -209,12 +240,16 @@ impl Inbox {
                     cover: None,
                     queued_at: now_secs(),
                 };
+                writes.closed.remove(&path);
                 if let Err(e) = self.ingest.submit(job) {
                     tracing::error!("queueing {}: {e}", path.display());
                 }
             }
         }
-        (now_seen, waiting)
+        // Forget files and folders that are gone (imported, renamed away, deleted).
+        writes.open.retain(|p| p.exists());
+        writes.closed.retain(|p| p.exists());
+        (now_seen, writes, waiting)
     }
 
     /// The path inside the inbox, with `/` separators; `None` for anything that escapes it.
@@ -303,6 +338,119 @@ impl Reporter for Inbox {
     }
 }
 
+/// What one watcher event tells the scan loop.
+#[derive(Debug)]
+enum Hint {
+    /// Data written to a file, or a file created: its writer may still hold it open.
+    Writing(PathBuf),
+    /// A writer closed the file, or it (or a folder holding it) was renamed into the inbox.
+    Closed(PathBuf),
+    /// Anything else that may change what a scan finds (removals, new folders, attributes).
+    Changed,
+    /// Events were lost (queue overflow, watcher error): what is known about writers is not.
+    Lost,
+    /// Opens and reads: nothing to do.
+    Nothing,
+}
+
+impl Hint {
+    fn of(event: notify::Result<notify::Event>) -> Self {
+        use notify::event::{
+            AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode,
+        };
+        let Ok(event) = event else {
+            return Hint::Lost;
+        };
+        if event.need_rescan() {
+            return Hint::Lost;
+        }
+        let path = event.paths.last().cloned();
+        match (event.kind, path) {
+            (EventKind::Access(AccessKind::Close(AccessMode::Write)), Some(p)) => Hint::Closed(p),
+            (EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)), Some(p)) => {
+                Hint::Closed(p)
+            }
+            (
+                EventKind::Modify(ModifyKind::Data(_)) | EventKind::Create(CreateKind::File),
+                Some(p),
+            ) => Hint::Writing(p),
+            (EventKind::Access(_), _) => Hint::Nothing,
+            _ => Hint::Changed,
+        }
+    }
+}
+
+/// How soon a hint calls for a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Wake {
+    No,
+    /// After a short pause that gathers a burst of events into one scan.
+    Soon,
+    Now,
+}
+
+/// What the watcher said about files since they were last scanned.
+#[derive(Debug, Default)]
+struct Writes {
+    /// Files written to and not closed since: their writer still holds them open.
+    open: HashSet<PathBuf>,
+    /// Files closed by their writer, and files or folders renamed into the inbox: complete.
+    closed: HashSet<PathBuf>,
+}
+
+impl Writes {
+    fn note(&mut self, root: &Path, hint: Hint) -> Wake {
+        match hint {
+            Hint::Writing(path) => {
+                if tracked(root, &path) {
+                    self.closed.remove(&path);
+                    self.open.insert(path);
+                }
+                Wake::No
+            }
+            Hint::Closed(path) => {
+                if !tracked(root, &path) {
+                    return Wake::No;
+                }
+                self.open.remove(&path);
+                self.closed.insert(path);
+                Wake::Now
+            }
+            Hint::Changed => Wake::Soon,
+            Hint::Lost => {
+                // A close may have been among the lost events: fall back to the settle timer
+                // rather than wait forever.
+                self.open.clear();
+                Wake::Soon
+            }
+            Hint::Nothing => Wake::No,
+        }
+    }
+
+    /// The file, or a folder above it inside the inbox, was closed or renamed in.
+    fn is_closed(&self, root: &Path, path: &Path) -> bool {
+        path.ancestors()
+            .take_while(|a| *a != root && a.starts_with(root))
+            .any(|a| self.closed.contains(a))
+    }
+}
+
+/// Inside the inbox, outside its `failed/` and `done/` folders, not hidden.
+fn tracked(root: &Path, path: &Path) -> bool {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return false;
+    };
+    let mut parts = rel.components();
+    match parts.next() {
+        Some(Component::Normal(first)) if first != FAILED && first != DONE => {}
+        _ => return false,
+    }
+    rel.components().all(|c| match c {
+        Component::Normal(p) => !p.to_string_lossy().starts_with('.'),
+        _ => false,
+    })
+}
+
 fn job_id_for(relative: &str) -> String {
     format!(
         "inbox-{}",
@@ -326,4 +474,46 @@ fn unique(path: PathBuf) -> PathBuf {
         })
         .find(|p| !p.exists())
         .unwrap_or(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_file_or_folder_is_complete_until_written_again() {
+        let root = Path::new("/inbox");
+        let mut writes = Writes::default();
+        let song = root.join("Album/song.flac");
+        assert_eq!(writes.note(root, Hint::Writing(song.clone())), Wake::No);
+        assert!(writes.open.contains(&song));
+        assert!(!writes.is_closed(root, &song));
+        assert_eq!(writes.note(root, Hint::Closed(song.clone())), Wake::Now);
+        assert!(!writes.open.contains(&song) && writes.is_closed(root, &song));
+        writes.note(root, Hint::Writing(song.clone()));
+        assert!(!writes.is_closed(root, &song), "written again: open again");
+
+        // A folder renamed in makes everything inside it complete, but not the inbox itself.
+        writes.note(root, Hint::Closed(root.join("Moved")));
+        assert!(writes.is_closed(root, &root.join("Moved/Disc 1/a.mp3")));
+        assert!(!writes.is_closed(root, &root.join("Other/a.mp3")));
+    }
+
+    #[test]
+    fn failed_done_and_hidden_files_are_not_tracked_and_lost_events_forget_writers() {
+        let root = Path::new("/inbox");
+        let mut writes = Writes::default();
+        for path in ["failed/x.mp3", "done/x.mp3", ".x.mp3.part", "A/.tmp/x.mp3"] {
+            assert_eq!(writes.note(root, Hint::Closed(root.join(path))), Wake::No);
+            writes.note(root, Hint::Writing(root.join(path)));
+        }
+        assert!(writes.open.is_empty() && writes.closed.is_empty());
+        assert_eq!(
+            writes.note(root, Hint::Closed(Path::new("/elsewhere/x.mp3").into())),
+            Wake::No
+        );
+        writes.note(root, Hint::Writing(root.join("slow.flac")));
+        assert_eq!(writes.note(root, Hint::Lost), Wake::Soon);
+        assert!(writes.open.is_empty(), "the settle timer takes over");
+    }
 }
