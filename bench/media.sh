@@ -3,6 +3,7 @@
 #
 #   bench/media.sh            # 3-minute stereo FLAC and 320k MP3, best of 3 runs each
 #   SECONDS_LONG=60 RUNS=1 bench/media.sh   # quicker
+#   BUILD=1 bench/media.sh                  # rebuild the example first (default: use the existing one)
 #
 # Prints, for each comparison, wall and CPU (user+sys) seconds and the ratio against its target:
 #   1. FLAC -> MP3 320k CBR: in-process (core/media/examples/convert.rs, --release) vs
@@ -12,7 +13,7 @@
 #   3. N = nproc FLAC encodes in parallel vs one: throughput ratio      target >= 1.8 on 2 cores
 #   4. MP3 -> Opus 96k (on-the-fly streaming variant) in-process vs `ffmpeg -c:a libopus -b:a 96k`
 # Also prints peak RSS of the in-process convert (memory must not grow with the file size).
-# Needs ffmpeg, cargo, awk and GNU time (/usr/bin/time). Numbers are noisy on a busy machine.
+# Needs ffmpeg, cargo (only without a release build), awk and GNU time (/usr/bin/time). Numbers are noisy on a busy machine.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -25,8 +26,13 @@ BIN="$TARGET_DIR/release/examples/convert"
 command -v ffmpeg >/dev/null || { echo "ffmpeg CLI is required (apt-get install ffmpeg)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "GNU time is required (apt-get install time)" >&2; exit 1; }
 
-echo "building the example (release)..." >&2
-(cd "$ROOT" && cargo build --quiet --release -p chillfi-media --example convert)
+# An existing release build is used as it is (BUILD=1 rebuilds it first).
+if [ -x "$BIN" ] && [ "${BUILD:-0}" != 1 ]; then
+  echo "using $BIN (built $(date -r "$BIN" '+%F %T'); BUILD=1 rebuilds)" >&2
+else
+  echo "building the example (release)..." >&2
+  (cd "$ROOT" && cargo build --quiet --release -p chillfi-media --example convert)
+fi
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
