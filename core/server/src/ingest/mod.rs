@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use socketioxide::SocketIo;
-use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
@@ -332,6 +331,7 @@ impl Ingest {
         job: &Job,
         cancel: &Arc<AtomicBool>,
     ) -> Result<Outcome, IngestError> {
+        let mut clock = StageClock::new();
         self.report_stage(job, "hashing");
         let (source_hash, source_size) = sha256_file(&job.source)
             .await
@@ -342,12 +342,14 @@ impl Ingest {
         if let Some(existing) = self.songs.by_source_hash(&source_hash)? {
             return Ok(Outcome::Duplicate(existing));
         }
+        clock.lap("hash");
 
         self.report_stage(job, "probing");
         let source = job.source.clone();
         let probe = blocking(move || chillfi_media::probe(&source))
             .await?
             .map_err(|e| IngestError::Rejected(e.to_string()))?;
+        clock.lap("probe");
 
         self.report_stage(job, "converting");
         let staged_mp3 = self.cfg.staging_dir().join(format!("{}.mp3", new_id()));
@@ -358,11 +360,16 @@ impl Ingest {
                 .await?;
         let _cleanup = RemoveOnDrop(staged_mp3.clone());
         let report = converted.map_err(|e| IngestError::Rejected(e.to_string()))?;
+        clock.lap(match report.kind {
+            ConvertKind::Remuxed => "remux",
+            ConvertKind::Encoded => "convert",
+        });
 
         self.report_stage(job, "storing");
         let (hash, size) = sha256_file(&staged_mp3)
             .await
             .map_err(IngestError::internal)?;
+        clock.lap("hash_output");
         let song_key = song_blob_key(&hash);
         let cover = match &job.cover {
             Some(path) => Some(read_cover(path).await?),
@@ -381,6 +388,7 @@ impl Ingest {
             })?,
         )?;
         self.intents.flush_async().await?;
+        clock.lap("intent_fsync");
         self.blobs
             .put_file(&song_key, &staged_mp3, "audio/mpeg")
             .await
@@ -392,8 +400,11 @@ impl Ingest {
                 .map_err(|e| IngestError::Internal(format!("blob store: {e:?}")))?;
         }
 
+        clock.lap("blob_write_fsync");
+
         let tags = merge_tags(probe.tags, job.overrides.as_ref());
         let tags = self.enrich(job, tags, report.duration_ms).await;
+        clock.lap("enrich");
         self.report_stage(job, "indexing");
         let song = build_song(job, tags, &report, source_hash, hash, size, cover_key);
         let outcome = match self.songs.insert(&song)? {
@@ -401,7 +412,10 @@ impl Ingest {
             Err(existing) => Outcome::Duplicate(existing),
         };
         self.intents.remove(job.id.as_bytes())?;
+        clock.lap("index_commit");
         self.intents.flush_async().await?;
+        clock.lap("commit_fsync");
+        clock.log(&job.original_name);
         Ok(outcome)
     }
 
@@ -483,21 +497,62 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-/// SHA-256 and size of a file, streamed.
-pub async fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut sha = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
+/// Where the time of one ingest goes, stage by stage; logged at debug level under the target
+/// `chillfi::ingest::timing` (bench/pipeline.sh reads it).
+struct StageClock {
+    last: std::time::Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl StageClock {
+    fn new() -> Self {
+        Self {
+            last: std::time::Instant::now(),
+            laps: Vec::with_capacity(10),
         }
-        total += n as u64;
-        sha.update(&buf[..n]);
     }
-    Ok((hex::encode(sha.finalize()), total))
+
+    fn lap(&mut self, stage: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps
+            .push((stage, (now - self.last).as_secs_f64() * 1000.0));
+        self.last = now;
+    }
+
+    fn log(&self, file: &str) {
+        if tracing::enabled!(target: "chillfi::ingest::timing", tracing::Level::DEBUG) {
+            let stages: Vec<String> = self
+                .laps
+                .iter()
+                .map(|(stage, ms)| format!("{stage}={ms:.3}"))
+                .collect();
+            tracing::debug!(target: "chillfi::ingest::timing", file, "ms {}", stages.join(" "));
+        }
+    }
+}
+
+/// SHA-256 and size of a file, read in one blocking task (a tokio file would cross to the
+/// blocking pool for every buffer).
+pub async fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut file = std::fs::File::open(&path)?;
+        let mut sha = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            sha.update(&buf[..n]);
+        }
+        Ok((hex::encode(sha.finalize()), total))
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 const MAX_COVER_BYTES: u64 = 10 * 1024 * 1024;
