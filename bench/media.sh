@@ -100,7 +100,7 @@ printf '  throughput ratio (N*one/parallel): %s   (target >= 1.8 on 2 cores)\n' 
   "$(awk -v n="$N" -v a="$w_one" -v b="$w_par" 'BEGIN { printf "%.2f", n * a / b }')"
 printf '\n== 4. On-the-fly Opus 96k (what a "mobile" transcode profile asks for) ==\n'
 read -r w_op c_op _ <<<"$(measure "$BIN" "$WORK/in.mp3" "$WORK/out_inproc.ogg" --opus 96)"
-read -r w_opc c_opc _ <<<"$(measure ffmpeg -nostdin -v error -y -i "$WORK/in.mp3" -map 0:a -c:a libopus -b:a 96k "$WORK/out_cli.ogg")"
+read -r w_opc c_opc _ <<<"$(measure ffmpeg -nostdin -v error -y -i "$WORK/in.mp3" -map 0:a -c:a libopus -b:a 96k -vbr constrained "$WORK/out_cli.ogg")"
 printf '  in-process : wall %6.2fs  cpu %6.2fs\n' "$w_op" "$c_op"
 printf '  ffmpeg CLI : wall %6.2fs  cpu %6.2fs\n' "$w_opc" "$c_opc"
 printf '  ratio in-process/CLI: wall %s  cpu %s   (target <= 1.0)\n' "$(ratio "$w_op" "$w_opc")" "$(ratio "$c_op" "$c_opc")"

@@ -52,15 +52,25 @@ impl Stores {
         let started = std::time::Instant::now();
         // Building the index reads every song record, and sled keeps all it read (about the
         // data size, whatever its cache budget) while the database stays open. So the index is
-        // built through a first handle, which is then closed and its memory handed back.
-        let index = Songs::load_index(&Db::open(&cfg.db_dir())?)?;
-        crate::db::release_freed_memory();
+        // built through handles that are then closed and their memory handed back: one per
+        // slice of the library, about 64 MiB of database each (at most 8), so the peak holds
+        // one slice's pages, not all of them.
+        let parts = crate::db::size_on_disk(&cfg.db_dir())
+            .div_ceil(64 * 1024 * 1024)
+            .clamp(1, 8) as usize;
+        let parts = parts.next_power_of_two();
+        let mut index = crate::songs::LoadedIndex::empty();
+        for part in 0..parts {
+            Songs::load_index_part(&Db::open(&cfg.db_dir())?, &mut index, part, parts)?;
+            crate::db::release_freed_memory();
+        }
         let db = Db::open(&cfg.db_dir())?;
         let users = Users::new(&db)?;
         let songs = Songs::with_index(&db, index)?;
         tracing::info!(
             songs = songs.count(),
             elapsed_ms = started.elapsed().as_millis() as u64,
+            parts,
             "library loaded"
         );
         let player = Player::new(&db)?;

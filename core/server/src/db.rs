@@ -54,6 +54,20 @@ impl Db {
     }
 }
 
+/// Bytes of the files directly in `dir` (a sled database's log and snapshots); 0 if unreadable.
+pub fn size_on_disk(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 pub fn encode<T: Serialize>(value: &T) -> AppResult<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| AppError::internal(format!("encoding a record: {e}")))
 }

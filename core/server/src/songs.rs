@@ -781,8 +781,15 @@ fn load_songs(
     Ok(())
 }
 
-/// The in-memory index of a library, built by [`Songs::load_index`]; it holds no database handle.
+/// The in-memory index of a library, built part by part with [`Songs::load_index_part`]; it
+/// holds no database handle.
 pub struct LoadedIndex(Index);
+
+impl LoadedIndex {
+    pub fn empty() -> Self {
+        Self(Index::default())
+    }
+}
 
 impl Songs {
     #[cfg(test)]
@@ -790,18 +797,41 @@ impl Songs {
         Self::with_index(db, Self::load_index(db)?)
     }
 
+    #[cfg(test)]
     pub fn load_index(db: &Db) -> AppResult<LoadedIndex> {
+        let mut index = LoadedIndex(Index::default());
+        Self::load_index_part(db, &mut index, 0, 1)?;
+        Ok(index)
+    }
+
+    /// Adds part `part` of `parts` (1, 2, 4 or 8: slices of the id space, ids being random hex)
+    /// of the library in `db` to `index`; the last part also reads play counts and versions.
+    /// sled keeps every page a scan read while its database stays open, so a caller that opens
+    /// the database once per part (and drops it) holds only a part's worth at a time.
+    pub fn load_index_part(
+        db: &Db,
+        LoadedIndex(index): &mut LoadedIndex,
+        part: usize,
+        parts: usize,
+    ) -> AppResult<()> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let parts = parts.clamp(1, 8).next_power_of_two();
         let songs = db.tree(SONGS)?;
-        let changes = db.tree(CHANGES)?;
-        let mut index = Index::default();
-        // Two loader threads walk halves of the tree (ids are random hex) and decode while
-        // this one links entries into the index.
+        // Two loader threads walk the two halves of this part and decode while this one links
+        // entries into the index.
+        let step = 16 / (2 * parts);
+        let bound = |slice: usize| HEX.get(slice * step).map(|c| vec![*c]);
+        let range = |slice: usize| match (slice, bound(slice + 1)) {
+            (0, Some(hi)) => songs.range(..hi),
+            (0, None) => songs.iter(),
+            (_, Some(hi)) => songs.range(bound(slice).unwrap_or_default()..hi),
+            (_, None) => songs.range(bound(slice).unwrap_or_default()..),
+        };
         std::thread::scope(|scope| -> AppResult<()> {
-            const SPLIT: &[u8] = b"8";
             let (batches, received) = std::sync::mpsc::sync_channel::<Vec<Prepared>>(8);
-            let loaders = [songs.range(..SPLIT), songs.range(SPLIT..)].map(|part| {
+            let loaders = [range(2 * part), range(2 * part + 1)].map(|records| {
                 let batches = batches.clone();
-                scope.spawn(move || load_songs(part, &batches))
+                scope.spawn(move || load_songs(records, &batches))
             });
             drop(batches);
             for prepared in received.into_iter().flatten() {
@@ -814,6 +844,10 @@ impl Songs {
             }
             Ok(())
         })?;
+        if part + 1 < parts {
+            return Ok(());
+        }
+        let changes = db.tree(CHANGES)?;
         for item in db.tree(PLAY_COUNTS)?.iter() {
             let (id, count) = item?;
             if let Some(entry) = std::str::from_utf8(&id)
@@ -825,7 +859,7 @@ impl Songs {
         }
         index.version = changes.last()?.map(|(k, _)| version_key(&k)).unwrap_or(0);
         index.oldest_kept = changes.first()?.map(|(k, _)| version_key(&k)).unwrap_or(0);
-        Ok(LoadedIndex(index))
+        Ok(())
     }
 
     /// The library of `db` with an index loaded from the same database.
@@ -1318,6 +1352,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let songs = Songs::new(&Db::open(dir.path()).unwrap()).unwrap();
         (dir, songs)
+    }
+
+    #[test]
+    fn an_index_loaded_in_parts_holds_every_song_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let songs = Songs::new(&db).unwrap();
+        // Ids spread over the whole hex space, as db::new_id makes them.
+        let ids: Vec<String> = (0..200).map(|_| crate::db::new_id()).collect();
+        for (i, id) in ids.iter().enumerate() {
+            songs
+                .insert(&song(id, &format!("s{i}"), &format!("A{}", i % 7)))
+                .unwrap()
+                .unwrap();
+        }
+        songs.record_play(&ids[3]).unwrap();
+        for parts in [1, 2, 4, 8] {
+            let mut index = LoadedIndex::empty();
+            for part in 0..parts {
+                Songs::load_index_part(&db, &mut index, part, parts).unwrap();
+            }
+            let loaded = Songs::with_index(&db, index).unwrap();
+            assert_eq!(loaded.count(), 200, "{parts} parts");
+            assert_eq!(loaded.version(), songs.version(), "{parts} parts");
+            assert!(ids.iter().all(|id| loaded.contains(id)), "{parts} parts");
+            assert_eq!(loaded.view_of(&ids[3]).unwrap().play_count, 1);
+        }
     }
 
     #[test]
