@@ -2,6 +2,7 @@
 // Section 4 of bench/pipeline.sh: the inbox of a running server against the ffmpeg CLI.
 //
 //   node bench/inbox_drop.mjs BIN FLAC_DIR PROBE_MP3 RUNS
+//   node bench/inbox_drop.mjs --stages BIN DIR   # only the time per ingest stage, DIR's files
 //
 // Each run: a fresh data dir and server (plugins off), one signed-in socket listening for
 // `song:added`; every FLAC in FLAC_DIR is dropped into the inbox with one `cp`; wall time from
@@ -16,8 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { io } from 'socket.io-client';
 
-const [BIN, FLAC_DIR, PROBE, RUNS = '3'] = process.argv.slice(2);
-const flacs = fs.readdirSync(FLAC_DIR).filter((n) => n.endsWith('.flac')).sort().map((n) => path.join(FLAC_DIR, n));
+const stagesOnly = process.argv[2] === '--stages';
+const [BIN, FLAC_DIR, PROBE, RUNS = '3'] = process.argv.slice(stagesOnly ? 3 : 2);
+const flacs = fs.readdirSync(FLAC_DIR).filter((n) => (stagesOnly ? /\.(mp3|flac)$/.test(n) : n.endsWith('.flac'))).sort().map((n) => path.join(FLAC_DIR, n));
 const now = () => performance.now();
 
 const freePort = () => new Promise((resolve) => {
@@ -31,7 +33,7 @@ const run = (cmd, args) => new Promise((resolve, reject) => {
   p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited with ${code}`))));
 });
 
-async function serverRun() {
+async function serverRun({ stages = false } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-drop-'));
   let proc;
   try {
@@ -63,6 +65,21 @@ async function serverRun() {
     const until = async (n) => { while (added.length < n) await new Promise((r) => { wake = r; }); };
     const inbox = path.join(dir, 'inbox');
 
+    if (stages) {
+      // One file at a time, each a song before the next: the pipeline's cost per file, alone.
+      for (const [i, f] of flacs.entries()) {
+        await run('cp', [f, inbox]);
+        await until(i + 1);
+      }
+      socket.close();
+      const sums = new Map();
+      let n = 0;
+      for (const l of log.split('\n').filter((x) => x.includes('ingest::timing'))) {
+        n += 1;
+        for (const m of l.matchAll(/([a-z_]+)=([0-9.]+)/g)) sums.set(m[1], (sums.get(m[1]) ?? 0) + Number(m[2]));
+      }
+      return { sums, n };
+    }
     const t0 = now();
     await run('cp', [...flacs, inbox]);
     const copied = now();
@@ -102,6 +119,17 @@ async function cliRun() {
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
+}
+
+if (stagesOnly) {
+  const { sums, n } = await serverRun({ stages: true });
+  let total = 0;
+  for (const [stage, ms] of sums) {
+    total += ms / n;
+    console.log(`    ${stage.padEnd(18)} ${(ms / n).toFixed(2).padStart(7)} ms`);
+  }
+  console.log(`    ${'total'.padEnd(18)} ${total.toFixed(2).padStart(7)} ms   (mean of ${n} files)`);
+  process.exit(0);
 }
 
 let best = null;

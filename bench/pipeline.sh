@@ -187,26 +187,15 @@ r2=$(ratio "$mw" "$cw")
 printf '  ratio remux/cp: wall %s   (target <= 3) %s\n' "$r2" "$(verdict "$r2" 3 '<=')"
 r2d=$(ratio "$mw" "$dw")
 printf '  ratio remux/(cp + fsync): wall %s   (target <= 2) %s\n' "$r2d" "$(verdict "$r2d" 2 '<=')"
-# Where the time goes: the pipeline's own stage timings (its debug log), mean per file.
-data="$(fresh_data)"
-CHILLFI_INGEST__WORKERS=1 CHILLFI_PLUGINS__ENABLED=false CHILLFI_LOG__FORMAT=json \
-    CHILLFI_LOG__LEVEL='warn,chillfi::ingest::timing=debug' \
-    "$BIN" --data-dir "$data" import "$WORK/mp3R" >/dev/null 2>"$WORK/timing.log"
-rm -rf "$data"
-printf '  per stage, mean of %s files (one more import run, with timing logs):\n' "$R"
-awk '/ingest::timing/ {
-        n++; s = $0
-        while (match(s, /[a-z_]+=[0-9.]+/)) {
-            split(substr(s, RSTART, RLENGTH), kv, "=")
-            if (!(kv[1] in sum)) order[++k] = kv[1]
-            sum[kv[1]] += kv[2]; total += kv[2]
-            s = substr(s, RSTART + RLENGTH)
-        }
-    }
-    END {
-        for (i = 1; i <= k; i++) printf "    %-18s %7.2f ms\n", order[i], sum[order[i]] / n
-        if (n) printf "    %-18s %7.2f ms\n", "total", total / n
-    }' "$WORK/timing.log"
+# Where the time goes: the pipeline's own stage timings (its debug log, which `chillfi import`
+# does not print), mean per file, from a running server taking the same files one by one through
+# its inbox (the inbox adds nothing to these stages).
+if command -v node >/dev/null && [ -d "$ROOT/bench/node_modules/socket.io-client" ]; then
+    printf '  per stage, mean of %s files (server inbox, one file at a time, timing log):\n' "$R"
+    node "$ROOT/bench/inbox_drop.mjs" --stages "$BIN" "$WORK/mp3R"
+else
+    echo "  (per stage: needs node and npm ci in bench/)"
+fi
 
 fi
 

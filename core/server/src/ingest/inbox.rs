@@ -112,9 +112,18 @@ impl Inbox {
                 match wake {
                     Wake::Now => break,
                     Wake::Soon => {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        while let Ok(hint) = hints.try_recv() {
-                            writes.note(&self.root, hint);
+                        // Gather the burst, but a file closed meanwhile is not kept waiting
+                        // (our own removal of an imported file must not delay the next one).
+                        let pause = tokio::time::Instant::now() + Duration::from_millis(200);
+                        loop {
+                            let hint = tokio::select! {
+                                hint = hints.recv() => hint,
+                                _ = tokio::time::sleep_until(pause) => break,
+                            };
+                            let Some(hint) = hint else { return };
+                            if writes.note(&self.root, hint) == Wake::Now {
+                                break;
+                            }
                         }
                         break;
                     }
