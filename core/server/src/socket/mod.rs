@@ -8,7 +8,10 @@ mod auth_events;
 mod library_events;
 mod playlist_events;
 mod plugin_events;
+pub mod pushes;
 mod upload_events;
+
+use pushes::{LIBRARY_ROOM, user_room};
 
 use std::future::Future;
 use std::time::Duration;
@@ -22,11 +25,11 @@ use socketioxide::service::SocketIoService;
 use socketioxide::{ParserConfig, SocketIo};
 
 use crate::app::App;
-use crate::auth::Claims;
-use crate::bridge::ClientIp;
-use crate::db::now_secs;
 use crate::error::{AppError, AppResult, ok_envelope, payload_error_text};
-use crate::users::User;
+use crate::http::bridge::ClientIp;
+use crate::service::auth::Claims;
+use crate::store::db::now_secs;
+use crate::store::users::User;
 
 /// Who may call an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,18 +142,14 @@ async fn on_connect(app: App, socket: SocketRef, auth: Option<HandshakeAuth>) {
 pub fn attach_session(socket: &SocketRef, user: &User, claims: &Claims) {
     socket.extensions.insert(Session::from(claims));
     socket.join(user_room(&user.id));
-    socket.join(crate::ingest::LIBRARY_ROOM);
+    socket.join(LIBRARY_ROOM);
 }
 
 pub fn detach_session(socket: &SocketRef) {
     if let Some(session) = socket.extensions.remove::<Session>() {
         socket.leave(user_room(&session.user_id));
-        socket.leave(crate::ingest::LIBRARY_ROOM);
+        socket.leave(LIBRARY_ROOM);
     }
-}
-
-pub fn user_room(user_id: &str) -> String {
-    format!("user:{user_id}")
 }
 
 /// The socket's user if its session is still valid; `Ok(None)` for anonymous sockets.
@@ -234,19 +233,6 @@ pub fn on<P, F, Fut, R>(
             }
         },
     );
-}
-
-/// Sends an event to every socket in a room. socketioxide's broadcast is a future (adapters may
-/// be remote); the in-process adapter completes it on the first poll, which keeps event order.
-pub fn broadcast(io: &SocketIo, room: impl Into<String>, event: &str, data: &impl Serialize) {
-    use futures_util::FutureExt;
-    // No namespace yet (e.g. `chillfi import`, which has no clients): nobody to tell.
-    let Some(ns) = io.of("/") else { return };
-    match ns.to(room.into()).emit(event, data).now_or_never() {
-        Some(Ok(())) => {}
-        Some(Err(e)) => tracing::warn!(event, "broadcast failed: {e}"),
-        None => tracing::warn!(event, "broadcast did not complete at once; dropped"),
-    }
 }
 
 /// Drops sockets of a user (all of them, or those holding one token).

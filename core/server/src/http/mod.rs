@@ -1,4 +1,10 @@
-//! HTTP routes (poem). Socket.IO shares the port under `/socket.io/`.
+//! The HTTP transport (poem): every route, the blob streams, the public share page, the embedded
+//! UI and the bridge that hands `/socket.io/` to socketioxide on the same port.
+
+pub mod bridge;
+pub mod share_page;
+pub mod streams;
+pub mod web;
 
 use poem::web::{Data, Json};
 use poem::{
@@ -8,9 +14,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::{App, AppState};
-use crate::bridge::SocketIoEndpoint;
 use crate::error::{AppError, ok_envelope};
-use crate::{stream, web};
+use bridge::SocketIoEndpoint;
 
 /// An [`AppError`] as an HTTP response: the same envelope as Socket.IO acks.
 #[derive(Debug, thiserror::Error)]
@@ -73,14 +78,14 @@ pub fn routes(app: App, socket_io: SocketIoEndpoint) -> impl poem::Endpoint {
         .nest_no_strip("/socket.io", socket_io)
         .at(
             "/stream/:song_id",
-            get(stream::stream_song).head(stream::stream_song),
+            get(streams::stream_song).head(streams::stream_song),
         )
-        .at("/art/:name", get(stream::art).head(stream::art))
-        .at("/s/:token", get(crate::share_http::page))
-        .at("/s/:token/art", get(crate::share_http::art))
+        .at("/art/:name", get(streams::art).head(streams::art))
+        .at("/s/:token", get(share_page::page))
+        .at("/s/:token/art", get(share_page::art))
         .at(
             "/s/:token/stream/:id",
-            get(crate::share_http::stream).head(crate::share_http::stream),
+            get(share_page::stream).head(share_page::stream),
         )
         .at("/", get(web::index))
         .at("/*path", get(web::static_file))

@@ -1,6 +1,6 @@
 //! The one ingest pipeline both doors (browser uploads, the watched inbox) feed:
 //! hash -> duplicate check -> probe (whitelisted demuxers) -> tags and cover -> MP3 without tags
-//! -> content-hash name -> blob store -> enricher plugins -> sled -> broadcast.
+//! -> content-hash name -> blob store -> enricher plugins -> sled -> `SongAdded` on the bus.
 //!
 //! Invariants:
 //! - A job is recorded in sled before any work and removed only after its outcome is recorded,
@@ -21,68 +21,24 @@ use std::sync::{Arc, Mutex};
 
 use chillfi_media::{ConvertKind, Mp3Settings, Tags};
 use chillfi_storage::BlobStore;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use socketioxide::SocketIo;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 
+use crate::bus::{Bus, Event};
 use crate::config::Config;
-use crate::db::{self, Db, new_id, now_secs};
 use crate::error::{AppError, AppResult};
-use crate::songs::{Song, Songs, album_id, artist_id, song_blob_key};
-
-const JOBS: &str = "ingest_jobs";
-const INTENTS: &str = "ingest_intents";
-/// Room of every signed-in socket: library broadcasts go there.
-pub const LIBRARY_ROOM: &str = "library";
-
-/// Metadata a client typed before uploading; it wins over the file's tags.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct TagOverrides {
-    pub title: Option<String>,
-    pub artist: Option<String>,
-    pub album: Option<String>,
-    pub album_artist: Option<String>,
-    pub track: Option<u32>,
-    pub disc: Option<u32>,
-    pub year: Option<i32>,
-    pub genre: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum Origin {
-    Upload {
-        upload_id: String,
-        file_id: String,
-    },
-    Inbox {
-        relative: String,
-    },
-    /// `chillfi import DIR`: the original file stays where it is.
-    Import,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Job {
-    pub id: String,
-    /// The file to ingest: an assembled upload in staging, or the file in the inbox.
-    pub source: PathBuf,
-    pub origin: Origin,
-    pub original_name: String,
-    pub uploader_id: String,
-    pub overrides: Option<TagOverrides>,
-    /// Cover art the client sent separately (staged file).
-    pub cover: Option<PathBuf>,
-    pub queued_at: i64,
-}
+use crate::store::db::{Db, new_id, now_secs};
+use crate::store::jobs::JobStore;
+pub use crate::store::jobs::{Job, Origin, TagOverrides};
+use crate::store::songs::{Song, SongView, Songs, album_id, artist_id, song_blob_key};
 
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Added(Song),
-    Duplicate(Song),
+    /// The new song as clients see it and the library version of its commit.
+    Added(SongView, u64),
+    Duplicate(SongView),
     Failed(String),
     Cancelled,
 }
@@ -90,18 +46,12 @@ pub enum Outcome {
 impl Outcome {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
-            Outcome::Added(song) => json!({ "status": "added", "song": song }),
+            Outcome::Added(song, _) => json!({ "status": "added", "song": song }),
             Outcome::Duplicate(song) => json!({ "status": "duplicate", "song": song }),
             Outcome::Failed(reason) => json!({ "status": "failed", "reason": reason }),
             Outcome::Cancelled => json!({ "status": "cancelled" }),
         }
     }
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Intent {
-    keys: Vec<String>,
-    created_at: i64,
 }
 
 /// Where a job's progress and result go.
@@ -114,9 +64,8 @@ pub struct Ingest {
     cfg: Config,
     songs: Songs,
     blobs: BlobStore,
-    jobs: sled::Tree,
-    intents: sled::Tree,
-    io: SocketIo,
+    jobs: JobStore,
+    bus: Bus,
     plugins: Option<chillfi_plugin_host::PluginHost>,
     permits: Semaphore,
     running: Mutex<HashSet<String>>,
@@ -130,7 +79,7 @@ impl Ingest {
         db: &Db,
         songs: Songs,
         blobs: BlobStore,
-        io: SocketIo,
+        bus: Bus,
         plugins: Option<chillfi_plugin_host::PluginHost>,
     ) -> AppResult<Arc<Self>> {
         chillfi_media::init();
@@ -139,9 +88,8 @@ impl Ingest {
             cfg: cfg.clone(),
             songs,
             blobs,
-            jobs: db.tree(JOBS)?,
-            intents: db.tree(INTENTS)?,
-            io,
+            jobs: JobStore::new(db)?,
+            bus,
             plugins,
             permits: Semaphore::new(cfg.worker_count()),
             running: Mutex::new(HashSet::new()),
@@ -171,9 +119,7 @@ impl Ingest {
                 }
             }
         }
-        for entry in self.intents.iter() {
-            let (job_id, value) = entry?;
-            let intent: Intent = db::decode(&value)?;
+        for (job_id, intent) in self.jobs.intents()? {
             for key in &intent.keys {
                 if !self.songs.references_blob(key)? {
                     if let Err(e) = self.blobs.delete(key).await {
@@ -183,14 +129,9 @@ impl Ingest {
                     tracing::info!(key, "removed the blob of an interrupted ingest");
                 }
             }
-            self.intents.remove(job_id)?;
+            self.jobs.forget_intent(&job_id)?;
         }
-        let jobs: Vec<Job> = self
-            .jobs
-            .iter()
-            .values()
-            .map(|v| db::decode(&v?))
-            .collect::<AppResult<_>>()?;
+        let jobs = self.jobs.all()?;
         if !jobs.is_empty() {
             tracing::info!(count = jobs.len(), "resuming queued ingest jobs");
         }
@@ -201,16 +142,12 @@ impl Ingest {
     }
 
     pub fn is_queued(&self, job_id: &str) -> bool {
-        self.jobs.contains_key(job_id).unwrap_or(false)
+        self.jobs.contains(job_id)
     }
 
     /// Records the job and runs it when a worker is free. Idempotent per job id.
     pub fn submit(self: &Arc<Self>, job: Job) -> AppResult<()> {
-        if self
-            .jobs
-            .insert(job.id.as_bytes(), db::encode(&job)?)?
-            .is_some()
-        {
+        if !self.jobs.record(&job)? {
             return Ok(());
         }
         self.spawn(job);
@@ -267,17 +204,15 @@ impl Ingest {
 
     fn finish(&self, job: &Job, outcome: Outcome) {
         match &outcome {
-            Outcome::Added(song) => {
-                tracing::info!(title = %song.title, id = %song.id, "song added");
-                crate::socket::broadcast(
-                    &self.io,
-                    LIBRARY_ROOM,
-                    "song:added",
-                    &json!({ "song": self.songs.view(song), "version": self.songs.version() }),
-                );
+            Outcome::Added(view, version) => {
+                tracing::info!(title = %view.song.title, id = %view.song.id, "song added");
+                self.bus.publish(Event::SongAdded {
+                    song: view.clone(),
+                    version: *version,
+                });
             }
-            Outcome::Duplicate(song) => {
-                tracing::info!(file = %job.original_name, existing = %song.id, "duplicate")
+            Outcome::Duplicate(view) => {
+                tracing::info!(file = %job.original_name, existing = %view.song.id, "duplicate")
             }
             Outcome::Failed(reason) => {
                 tracing::warn!(file = %job.original_name, %reason, "ingest failed")
@@ -292,7 +227,7 @@ impl Ingest {
         {
             reporter.finished(job, &outcome);
         }
-        if let Err(e) = self.jobs.remove(job.id.as_bytes()) {
+        if let Err(e) = self.jobs.remove(&job.id) {
             tracing::error!("forgetting a finished job: {e}");
         }
         self.running
@@ -340,7 +275,7 @@ impl Ingest {
             return Err(IngestError::Rejected("the file is empty".into()));
         }
         if let Some(existing) = self.songs.by_source_hash(&source_hash)? {
-            return Ok(Outcome::Duplicate(existing));
+            return Ok(Outcome::Duplicate(self.songs.view(&existing)));
         }
 
         self.report_stage(job, "probing");
@@ -373,14 +308,7 @@ impl Ingest {
             .map(|(data, _, ext)| format!("art/{}.{ext}", hex::encode(Sha256::digest(data))));
         let mut keys = vec![song_key.clone()];
         keys.extend(cover_key.clone());
-        self.intents.insert(
-            job.id.as_bytes(),
-            db::encode(&Intent {
-                keys,
-                created_at: now_secs(),
-            })?,
-        )?;
-        self.intents.flush_async().await?;
+        self.jobs.write_intent(&job.id, keys).await?;
         self.blobs
             .put_file(&song_key, &staged_mp3, "audio/mpeg")
             .await
@@ -397,11 +325,10 @@ impl Ingest {
         self.report_stage(job, "indexing");
         let song = build_song(job, tags, &report, source_hash, hash, size, cover_key);
         let outcome = match self.songs.insert(&song)? {
-            Ok(song) => Outcome::Added(song),
-            Err(existing) => Outcome::Duplicate(existing),
+            Ok((song, version)) => Outcome::Added(self.songs.view(&song), version),
+            Err(existing) => Outcome::Duplicate(self.songs.view(&existing)),
         };
-        self.intents.remove(job.id.as_bytes())?;
-        self.intents.flush_async().await?;
+        self.jobs.clear_intent(&job.id).await?;
         Ok(outcome)
     }
 

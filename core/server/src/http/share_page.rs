@@ -11,8 +11,9 @@ use poem::{Request, Response, handler};
 
 use crate::app::App;
 use crate::config::Config;
-use crate::db::now_secs;
-use crate::shares::{self, ShareKind};
+use crate::service::sharing::SharedItem;
+use crate::store::db::now_secs;
+use crate::store::shares::ShareKind;
 
 const NOT_FOUND_PAGE: &str = "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">\
 <meta name=\"robots\" content=\"noindex\"><title>Link not available · ChillFi</title>\
@@ -62,12 +63,12 @@ pub async fn page(Data(app): Data<&App>, Path(token): Path<String>, req: &Reques
     if let Some(resp) = throttle(app, req) {
         return resp;
     }
-    let (share, item) = match shares::open(app, &token) {
+    let (share, item) = match app.sharing.open(&token) {
         Ok(Some(found)) => found,
         Ok(None) => return failed(app, req),
         Err(e) => return internal(e),
     };
-    if !app.shares.plugin_allows(&share).await {
+    if !app.sharing.plugin_allows(&share).await {
         return failed(app, req);
     }
     let base = base_url(&app.cfg, req.headers(), req.uri());
@@ -97,7 +98,7 @@ pub async fn stream(
         Ok(_) => return failed(app, req),
         Err(e) => return internal(e),
     };
-    let song = match shares::shared_song(app, &share, &song_id) {
+    let song = match app.sharing.shared_song(&share, &song_id) {
         Ok(Some(song)) => song,
         Ok(None) => return failed(app, req),
         Err(e) => return internal(e),
@@ -106,8 +107,8 @@ pub async fn stream(
     if !may_continue {
         return failed(app, req);
     }
-    let resp = crate::stream::blob_response(
-        app,
+    let resp = super::streams::blob_response(
+        &app.blobs,
         &song.blob_key(),
         "audio/mpeg",
         "private, no-store",
@@ -119,7 +120,7 @@ pub async fn stream(
     }
     // A share-handler plugin may deny a new play (like an expired link); seeking within a
     // play follows the server's own rules.
-    if !app.shares.plugin_allows(&share).await {
+    if !app.sharing.plugin_allows(&share).await {
         return failed(app, req);
     }
     // Counted only once the file is known to be there, atomically against the limit.
@@ -153,8 +154,8 @@ pub async fn art(Data(app): Data<&App>, Path(token): Path<String>, req: &Request
     if let Some(resp) = throttle(app, req) {
         return resp;
     }
-    let item = match shares::open(app, &token) {
-        Ok(Some((share, item))) if app.shares.plugin_allows(&share).await => item,
+    let item = match app.sharing.open(&token) {
+        Ok(Some((share, item))) if app.sharing.plugin_allows(&share).await => item,
         Ok(_) => return failed(app, req),
         Err(e) => return internal(e),
     };
@@ -166,7 +167,7 @@ pub async fn art(Data(app): Data<&App>, Path(token): Path<String>, req: &Request
     } else {
         "image/jpeg"
     };
-    crate::stream::blob_response(app, &key, mime, "private, max-age=300", req).await
+    super::streams::blob_response(&app.blobs, &key, mime, "private, max-age=300", req).await
 }
 
 /// How browsers reach this server: `server.public_url` when set, else the origin the client
@@ -235,7 +236,7 @@ fn duration(ms: u64) -> String {
 }
 
 /// The page: Open Graph tags for link previews, the cover, and one native player per song.
-fn render_page(token: &str, kind: ShareKind, item: &shares::SharedItem, base: &str) -> String {
+fn render_page(token: &str, kind: ShareKind, item: &SharedItem, base: &str) -> String {
     let e = escape;
     let token = e(token);
     let og_type = match kind {

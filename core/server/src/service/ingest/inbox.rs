@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 use super::{Ingest, Job, Origin, Outcome, Reporter};
 use crate::config::{Config, InboxAfterImport};
-use crate::db::now_secs;
-use crate::users::Users;
+use crate::store::db::now_secs;
+use crate::store::users::Users;
 
 const FAILED: &str = "failed";
 const DONE: &str = "done";
@@ -296,7 +296,7 @@ impl Reporter for Inbox {
         }
         match outcome {
             // A duplicate is already in the library: the inbox copy has done its job.
-            Outcome::Added(_) | Outcome::Duplicate(_) => self.succeeded(&job.source),
+            Outcome::Added(..) | Outcome::Duplicate(_) => self.succeeded(&job.source),
             Outcome::Failed(reason) => self.fail(&job.source, reason),
             Outcome::Cancelled => {}
         }

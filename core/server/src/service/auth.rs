@@ -15,9 +15,9 @@ use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::AuthConfig;
-use crate::db::{new_id, now_secs};
 use crate::error::{AppError, AppResult};
-use crate::users::{User, Users};
+use crate::store::db::{new_id, now_secs};
+use crate::store::users::{User, Users};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -317,7 +317,7 @@ impl LoginLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::Db;
+    use crate::store::db::Db;
 
     fn setup() -> (tempfile::TempDir, Arc<Auth>, Users) {
         let dir = tempfile::tempdir().unwrap();
