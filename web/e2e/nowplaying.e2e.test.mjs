@@ -59,7 +59,8 @@ const textWidth = (loc, which) =>
     const ctx = document.createElement('canvas').getContext('2d');
     ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
     const text = which === 'placeholder' ? el.placeholder : el.options[el.selectedIndex].text;
-    const room = el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+    // a select draws its arrow inside the content box: leave it 24 px
+    const room = el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - (which === 'placeholder' ? 0 : 24);
     return { text, need: ctx.measureText(text).width, room };
   }, which);
 

@@ -119,8 +119,8 @@ function SongsPane() {
             <option value="durationMs">Length</option>
           </select>
         </div>
-        <button type="button" class="btn primary" disabled={!st.ids.length} onClick={() => playSongs(st.ids, 0)}>
-          <Icon name="play" size={18} /> Play all
+        <button type="button" class="btn primary play-all" aria-label="Play all" disabled={!st.ids.length} onClick={() => playSongs(st.ids, 0)}>
+          <Icon name="play" size={18} /> <span class="btn-label">Play all</span>
         </button>
         <button
           type="button"
