@@ -124,8 +124,11 @@ describe('hardening', () => {
     const frames = [];
     ws.on('message', (d) => frames.push(d.toString().slice(0, 200)));
     const closed = new Promise((resolve) => ws.once('close', (code) => resolve(code)));
-    // A namespace CONNECT with an 8 MiB "token": far above the largest chunk the protocol sends.
-    ws.send(`40${JSON.stringify({ token: 'x'.repeat(8 * 1024 * 1024) })}`);
+    // A namespace CONNECT with an 8 MiB "token", far above the largest chunk the protocol sends,
+    // in 1 MiB fragments (each frame is small; the message is not).
+    ws.send('40{"token":"', { fin: false });
+    for (let i = 0; i < 8; i++) ws.send(Buffer.alloc(1024 * 1024, 'x'), { binary: false, fin: false });
+    ws.send('"}', { binary: false, fin: true });
     const outcome = await Promise.race([
       closed.then((code) => ({ code })),
       waitUntil(() => frames.some((f) => f.startsWith('44') || f.startsWith('40')), 15000, 'an answer').then(() => ({ answered: frames })),
