@@ -300,7 +300,7 @@ impl S3Store {
             .client
             .get_object(&self.bucket, key)
             .map_err(|e| backend("downloading", key, e.into()))?;
-        let request = match request {
+        let get = match request {
             None => builder.build(),
             Some((start, end)) => builder
                 .offset(Some(start))
@@ -308,7 +308,7 @@ impl S3Store {
                 .build(),
         };
         // Until the headers arrive; the body streams at the reader's pace.
-        let response = timed("downloading", key, REQUEST_TIMEOUT, request.send()).await?;
+        let response = timed("downloading", key, REQUEST_TIMEOUT, get.send()).await?;
         let response = match response {
             Ok(r) => r,
             Err(e) if is_no_such_key(&e) => return Err(StorageError::NotFound(key.to_string())),
