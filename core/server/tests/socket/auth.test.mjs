@@ -55,7 +55,8 @@ for (const [mode, transports] of Object.entries(TRANSPORT_MODES)) {
       const wrong = await call(s, 'auth:login', { username: 'alice', password: 'nope-nope' });
       const unknown = await call(s, 'auth:login', { username: 'nobody', password: 'nope-nope' });
       assert.equal(wrong.ok, false);
-      assert.equal(wrong.error.code, 'invalid');
+      assert.equal(wrong.error.code, 'unauthenticated');
+      assert.equal(wrong.error.message, 'wrong username or password');
       assert.deepEqual(unknown.error, wrong.error);
       const data = await ok(s, 'auth:login', { username: 'Alice', password: ALICE.password });
       assert.equal(data.user.username, 'alice');
@@ -244,8 +245,10 @@ describe('auth across transports and HTTP', () => {
     assert.equal(s.session.user.username, 'alice', 'an HTTP token works on the socket');
     s.close();
     const bad = await post(JSON.stringify({ username: 'alice', password: 'wrong-wrong' }));
-    assert.equal(bad.status, 400);
-    assert.deepEqual(Object.keys((await bad.json()).error).sort(), ['code', 'field', 'message']);
+    assert.equal(bad.status, 401);
+    const badBody = await bad.json();
+    assert.deepEqual(Object.keys(badBody.error).sort(), ['code', 'message']);
+    assert.equal(badBody.error.code, 'unauthenticated');
     const malformed = await post('{not json');
     assert.equal(malformed.status, 400);
     assert.equal((await malformed.json()).error.code, 'invalid');
