@@ -337,10 +337,15 @@ describe('auth across transports and HTTP', () => {
 
 describe('sessions over time and restarts', () => {
   it('pushes auth:tokenRefresh to a client whose token is about to expire', async () => {
-    // A 1-hour token is always inside the 24-hour refresh window.
-    const server = await startServer({ env: { CHILLFI_AUTH__TOKEN_TTL_HOURS: '1' } });
+    // A 1-hour token (issued with no refresh window), then a restart with a 24-hour window
+    // (tokens live 25 h): that token now expires inside the window. A configuration whose
+    // fresh tokens are already inside the window is refused (hardening.test.mjs).
+    const first = await startServer({ env: { CHILLFI_AUTH__TOKEN_TTL_HOURS: '1', CHILLFI_AUTH__REFRESH_WINDOW_HOURS: '0' } });
+    const { socket: signIn, token } = await login(first, ALICE);
+    signIn.close();
+    await first.stop();
+    const server = await new Server({ dataDir: first.dataDir, env: { CHILLFI_AUTH__TOKEN_TTL_HOURS: '25' } }).start();
     try {
-      const { token } = await login(server, ALICE);
       const s = await connect(server, { token });
       const [fresh] = await waitFor(s, 'auth:tokenRefresh', 8000);
       assert.notEqual(fresh.token, token);
