@@ -106,9 +106,8 @@ pub async fn stream(
     };
     let now = now_secs();
     let key = song.blob_key();
-    let blob = || {
-        super::streams::blob_response(&app.blobs, &key, "audio/mpeg", "private, no-store", req)
-    };
+    let blob =
+        || super::streams::blob_response(&app.blobs, &key, "audio/mpeg", "private, no-store", req);
     // A request that carries the ticket of a counted play continues it: any range, not counted.
     if has_play_ticket(app, req, &share.share_id, &song.id, now) {
         return blob().await;

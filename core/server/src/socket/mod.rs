@@ -81,7 +81,7 @@ impl Ctx {
 }
 
 /// The largest message the protocol needs: one upload chunk, plus room for its JSON envelope.
-pub const MAX_MESSAGE: usize = crate::ingest::upload::MAX_CHUNK as usize + 64 * 1024;
+pub const MAX_MESSAGE: usize = crate::service::ingest::upload::MAX_CHUNK as usize + 64 * 1024;
 
 /// The Socket.IO layer. Every incoming message is bounded by what the protocol needs (see
 /// [`MAX_MESSAGE`]), so that a socket, anonymous ones included, can make the server hold at most

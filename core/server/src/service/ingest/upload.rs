@@ -323,7 +323,9 @@ impl Uploads {
         .map_err(AppError::internal)?
         .map_err(AppError::internal)?;
         // ... and the mark is on disk before the acknowledgement (a crash keeps what was acked).
-        self.store.mark_chunk_durably(upload_id, file_id, index).await?;
+        self.store
+            .mark_chunk_durably(upload_id, file_id, index)
+            .await?;
         let received = self.store.received(upload_id, file_id);
         let done = received.len() as u64 >= file.chunks;
         let bytes = (received.len() as u64 * session.chunk_size).min(file.size);
