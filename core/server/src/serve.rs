@@ -34,7 +34,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let auth = Arc::new(auth::Auth::new(&secret, cfg.auth.clone())?);
     let stream_signer = Arc::new(StreamSigner::new(&secret));
     drop(secret);
-    let (svc, io) = socket::build(4 * 1024 * 1024);
+    let (svc, io) = socket::build();
     let bus = Bus::new();
     socket::pushes::subscribe(&bus, io.clone());
     let blobs = app::open_blob_store(&cfg).await?;
@@ -95,7 +95,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         io: io.clone(),
         started,
     });
-    socket::register(&app);
+    let session_sweep = socket::register(&app);
     if app.users.is_empty() {
         tracing::warn!(
             "no users yet: create the first administrator with `chillfi user add NAME --admin` \
@@ -121,6 +121,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                 shutdown_signal().await;
                 notify_systemd("STOPPING=1");
                 tracing::info!("shutting down");
+                // Background tasks that use the Socket.IO layer stop before it closes.
+                session_sweep.abort();
+                let _ = session_sweep.await;
                 shutdown_io.close().await;
             },
             Some(grace),

@@ -99,11 +99,27 @@ async fn api_not_found() -> HttpResult {
     Err(HttpError(AppError::NotFound("route")))
 }
 
+/// How long health waits for the storage check: it answers within a second whatever the storage
+/// does (a hanging S3 makes it `degraded`, it does not hang it).
+const HEALTH_STORAGE_WAIT: std::time::Duration = std::time::Duration::from_millis(800);
+
 #[handler]
 async fn health(Data(app): Data<&App>) -> Json<Value> {
-    let storage = app.blobs.health().await;
+    let storage = match tokio::time::timeout(HEALTH_STORAGE_WAIT, app.blobs.health()).await {
+        Ok(health) => health,
+        Err(_) => chillfi_storage::Health {
+            backend: app.blobs.backend(),
+            ok: false,
+            detail: format!(
+                "no answer from the storage within {} ms",
+                HEALTH_STORAGE_WAIT.as_millis()
+            ),
+        },
+    };
+    let degraded: Vec<&str> = if storage.ok { vec![] } else { vec!["storage"] };
     Json(json!({
-        "status": if storage.ok { "ok" } else { "degraded" },
+        "status": if degraded.is_empty() { "ok" } else { "degraded" },
+        "degraded": degraded,
         "version": AppState::version(),
         "uptimeSecs": app.started.elapsed().as_secs(),
         "storage": storage,

@@ -88,9 +88,10 @@ pub async fn page(Data(app): Data<&App>, Path(token): Path<String>, req: &Reques
         .body(html)
 }
 
-/// `GET|HEAD /s/<token>/stream/<songId>`: a song of the link. A GET that starts at byte 0
-/// (no range, or a range from 0 longer than Safari's two-byte probe) starts a play, counted
-/// against `maxPlays`; other ranges continue one.
+/// `GET|HEAD /s/<token>/stream/<songId>`: a song of the link. Every GET that delivers audio is a
+/// new play, counted against `maxPlays`, unless it carries the ticket cookie the counted answer
+/// set (then it continues that play: any range, not counted). No offset, header or method gets
+/// audio past the limit without a ticket.
 #[handler]
 pub async fn stream(
     Data(app): Data<&App>,
@@ -110,49 +111,74 @@ pub async fn stream(
         Ok(None) => return failed(app, req),
         Err(e) => return internal(e),
     };
-    let may_continue = share.may_continue(now_secs(), song.duration_ms);
-    if !may_continue {
+    let now = now_secs();
+    let key = song.blob_key();
+    let blob =
+        || super::streams::blob_response(&app.blobs, &key, "audio/mpeg", "private, no-store", req);
+    // A request that carries the ticket of a counted play continues it: any range, not counted.
+    if has_play_ticket(app, req, &share.share_id, &song.id, now) {
+        return blob().await;
+    }
+    // Every other request is a new play, whatever its range, headers or method.
+    if share.is_exhausted() {
         return failed(app, req);
     }
-    let resp = super::streams::blob_response(
-        &app.blobs,
-        &song.blob_key(),
-        "audio/mpeg",
-        "private, no-store",
-        req,
-    )
-    .await;
-    if req.method() != http::Method::GET || !starts_a_play(&resp) {
+    let resp = blob().await;
+    // HEAD and errors (416, a missing file) deliver no audio: nothing to count.
+    if req.method() != http::Method::GET || !resp.status().is_success() {
         return resp;
     }
-    // A share-handler plugin may deny a new play (like an expired link); seeking within a
-    // play follows the server's own rules.
+    // A share-handler plugin may deny a new play (like an expired link).
     if !app.sharing.plugin_allows(&share).await {
         return failed(app, req);
     }
     // Counted only once the file is known to be there, atomically against the limit.
     match app.shares.start_play(&share.share_id) {
-        Ok(true) => resp,
+        Ok(true) => with_play_ticket(app, resp, &token, &share.share_id, &song, now),
         Ok(false) => failed(app, req),
         Err(e) => internal(e),
     }
 }
 
-/// A successful answer that delivers the start of the file (more than its first two bytes).
-fn starts_a_play(resp: &Response) -> bool {
-    match resp.status() {
-        http::StatusCode::OK => true,
-        http::StatusCode::PARTIAL_CONTENT => resp
-            .headers()
-            .get(http::header::CONTENT_RANGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("bytes "))
-            .and_then(|v| v.split('/').next())
-            .and_then(|v| v.split_once('-'))
-            .and_then(|(start, end)| Some((start.parse::<u64>().ok()?, end.parse::<u64>().ok()?)))
-            .is_some_and(|(start, end)| start == 0 && end > 1),
-        _ => false,
+const PLAY_COOKIE: &str = "chillfi_play";
+
+/// Does one of the request's play cookies continue a counted play of this share's song?
+fn has_play_ticket(app: &App, req: &Request, share_id: &str, song_id: &str, now: i64) -> bool {
+    req.headers()
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == PLAY_COOKIE)
+        .any(|(_, ticket)| {
+            app.stream_signer
+                .check_play_ticket(ticket, share_id, song_id, now)
+        })
+}
+
+/// Hands the counted play its ticket: a cookie sent back only to this song's stream of this link.
+fn with_play_ticket(
+    app: &App,
+    mut resp: Response,
+    token: &str,
+    share_id: &str,
+    song: &crate::store::songs::Song,
+    now: i64,
+) -> Response {
+    let lifetime = crate::store::shares::PLAY_TICKET_GRACE_SECS + (song.duration_ms / 1000) as i64;
+    let ticket = app
+        .stream_signer
+        .play_ticket(share_id, &song.id, now + lifetime);
+    let cookie = format!(
+        "{PLAY_COOKIE}={ticket}; Path=/s/{token}/stream/{}; Max-Age={lifetime}; HttpOnly; \
+         SameSite=Lax",
+        song.id
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(http::header::SET_COOKIE, value);
     }
+    resp
 }
 
 /// `GET /s/<token>/art`: the cover of the shared item (for the page and link previews).
@@ -397,29 +423,6 @@ mod tests {
         assert_eq!(base_url(&cfg, &headers, &uri), "");
         cfg.server.public_url = "https://tunes.example.net/".into();
         assert_eq!(base_url(&cfg, &headers, &uri), "https://tunes.example.net");
-    }
-
-    fn response(status: u16, range: Option<&str>) -> Response {
-        let mut b = Response::builder().status(http::StatusCode::from_u16(status).unwrap());
-        if let Some(r) = range {
-            b = b.header(http::header::CONTENT_RANGE, r);
-        }
-        b.finish()
-    }
-
-    #[test]
-    fn only_answers_from_the_first_byte_start_a_play() {
-        assert!(starts_a_play(&response(200, None)));
-        assert!(starts_a_play(&response(206, Some("bytes 0-99/1000"))));
-        assert!(starts_a_play(&response(206, Some("bytes 0-999/1000"))));
-        assert!(
-            !starts_a_play(&response(206, Some("bytes 0-1/1000"))),
-            "Safari's probe"
-        );
-        assert!(!starts_a_play(&response(206, Some("bytes 100-999/1000"))));
-        assert!(!starts_a_play(&response(416, Some("bytes */1000"))));
-        assert!(!starts_a_play(&response(404, None)));
-        assert!(!starts_a_play(&response(502, None)));
     }
 
     #[test]

@@ -216,10 +216,7 @@ impl Auth {
             }
             _ => {
                 self.limiter.failure(&name_key, ip);
-                Err(AppError::Invalid {
-                    message: "wrong username or password".into(),
-                    field: Some("password".into()),
-                })
+                Err(AppError::WrongCredentials)
             }
         }
     }
@@ -407,6 +404,8 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(wrong.to_string(), unknown.to_string());
+        assert!(matches!(wrong, AppError::WrongCredentials), "{wrong:?}");
+        assert_eq!(wrong.http_status(), http::StatusCode::UNAUTHORIZED);
         for _ in 0..2 {
             let _ = auth.login(&users, "frank", "nope".into(), None).await;
         }

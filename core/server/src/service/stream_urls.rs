@@ -96,6 +96,47 @@ impl StreamSigner {
     }
 }
 
+/// Share-link play tickets: the answer that counted a play carries one (a cookie); it lets the
+/// same player continue that play (seek, re-read) without counting again, for that link's song
+/// only, until it expires. `<expires_at>.<hex HMAC>` over a domain tag, the share, the song and
+/// the expiry.
+impl StreamSigner {
+    pub fn play_ticket(&self, share_id: &str, song_id: &str, expires_at: i64) -> String {
+        let mac = self.ticket_mac(share_id, song_id, expires_at);
+        format!("{expires_at}.{}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Constant-time check that `ticket` continues a play of this share's song and is unexpired.
+    pub fn check_play_ticket(&self, ticket: &str, share_id: &str, song_id: &str, now: i64) -> bool {
+        let Some((expires_at, sig)) = ticket.split_once('.') else {
+            return false;
+        };
+        let (Ok(expires_at), Ok(sig)) = (expires_at.parse::<i64>(), hex::decode(sig)) else {
+            return false;
+        };
+        expires_at > now
+            && self
+                .ticket_mac(share_id, song_id, expires_at)
+                .verify_slice(&sig)
+                .is_ok()
+    }
+
+    fn ticket_mac(&self, share_id: &str, song_id: &str, expires_at: i64) -> HmacSha256 {
+        let mut mac = new_mac(&self.key);
+        // Four NUL-terminated parts (stream URLs have three or five): never mistaken for one.
+        for part in [
+            "share play ticket",
+            share_id,
+            song_id,
+            &expires_at.to_string(),
+        ] {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
+        mac
+    }
+}
+
 fn new_mac(key: &[u8]) -> HmacSha256 {
     HmacSha256::new_from_slice(key).expect("HMAC accepts keys of every length")
 }
@@ -103,6 +144,48 @@ fn new_mac(key: &[u8]) -> HmacSha256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn play_tickets_bind_share_song_and_expiry() {
+        let signer = StreamSigner::new(b"server secret");
+        let now = now_secs();
+        let ticket = signer.play_ticket("share1", "song1", now + 60);
+        assert!(signer.check_play_ticket(&ticket, "share1", "song1", now));
+        assert!(
+            !signer.check_play_ticket(&ticket, "share2", "song1", now),
+            "another link"
+        );
+        assert!(
+            !signer.check_play_ticket(&ticket, "share1", "song2", now),
+            "another song"
+        );
+        assert!(
+            !signer.check_play_ticket(&ticket, "share1", "song1", now + 60),
+            "expired"
+        );
+        let (exp, sig) = ticket.split_once('.').unwrap();
+        let later = format!("{}.{sig}", exp.parse::<i64>().unwrap() + 3600);
+        assert!(
+            !signer.check_play_ticket(&later, "share1", "song1", now),
+            "extended"
+        );
+        for junk in ["", ".", "x.y", "1.zz", &format!("{exp}.")] {
+            assert!(
+                !signer.check_play_ticket(junk, "share1", "song1", now),
+                "{junk:?}"
+            );
+        }
+        let other = StreamSigner::new(b"another secret");
+        assert!(
+            !other.check_play_ticket(&ticket, "share1", "song1", now),
+            "another server"
+        );
+        // A stream URL signature is never a ticket.
+        let url = signer.url("share1", "song1", now + 60);
+        let sig = url.rsplit("sig=").next().unwrap();
+        let forged = format!("{}.{sig}", now + 60);
+        assert!(!signer.check_play_ticket(&forged, "share1", "song1", now));
+    }
 
     #[test]
     fn stream_signatures_bind_song_file_and_expiry() {

@@ -80,15 +80,25 @@ impl Ctx {
     }
 }
 
-pub fn build(max_payload: u64) -> (SocketIoService<NotFoundService>, SocketIo) {
+/// The largest message the protocol needs: one upload chunk, plus room for its JSON envelope.
+pub const MAX_MESSAGE: usize = crate::service::ingest::upload::MAX_CHUNK as usize + 64 * 1024;
+
+/// The Socket.IO layer. Every incoming message is bounded by what the protocol needs (see
+/// [`MAX_MESSAGE`]), so that a socket, anonymous ones included, can make the server hold at most
+/// about that much: a bigger WebSocket message or frame closes the socket (code 1009) before its
+/// payload is read; a polling body may hold one chunk in base64.
+pub fn build() -> (SocketIoService<NotFoundService>, SocketIo) {
     SocketIo::builder()
-        .max_payload(max_payload)
-        .with_parser(ParserConfig::common().max_incoming_binary_buf_size(16 * 1024 * 1024))
+        .max_payload((MAX_MESSAGE / 3 * 4 + 64 * 1024) as u64)
+        .ws_max_message_size(MAX_MESSAGE)
+        .ws_max_frame_size(MAX_MESSAGE)
+        .with_parser(ParserConfig::common().max_incoming_binary_buf_size(MAX_MESSAGE))
         .build_svc()
 }
 
-/// Registers the namespace handler and starts session upkeep.
-pub fn register(app: &App) {
+/// Registers the namespace handler and starts session upkeep. The returned task uses the
+/// Socket.IO layer: stop it (abort) before closing the layer at shutdown.
+pub fn register(app: &App) -> tokio::task::JoinHandle<()> {
     let connect_app = app.clone();
     app.io.ns(
         "/",
@@ -104,7 +114,7 @@ pub fn register(app: &App) {
             tick.tick().await;
             sweep_sessions(&sweep_app);
         }
-    });
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,7 +252,9 @@ pub fn disconnect_user(
     only_jti: Option<&str>,
     except: Option<&SocketRef>,
 ) {
-    for socket in app.io.to(user_room(user_id)).sockets() {
+    // The namespace is gone once the layer is closed (shutdown): nobody left to disconnect.
+    let Some(ns) = app.io.of("/") else { return };
+    for socket in ns.to(user_room(user_id)).sockets() {
         if except.is_some_and(|e| e.id == socket.id) {
             continue;
         }
@@ -261,7 +273,9 @@ pub fn disconnect_user(
 /// and pushes a fresh token to sockets whose token is about to expire.
 fn sweep_sessions(app: &App) {
     let window = (app.auth.config().refresh_window_hours as i64) * 3600;
-    for socket in app.io.sockets() {
+    // `SocketIo::sockets` panics once the layer is closed; the namespace lookup does not.
+    let Some(ns) = app.io.of("/") else { return };
+    for socket in ns.sockets() {
         let Some(session) = socket.extensions.get::<Session>() else {
             continue;
         };

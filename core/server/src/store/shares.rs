@@ -30,9 +30,8 @@ pub const MAX_LIFETIME_SECS: i64 = 10 * 366 * 24 * 3600;
 /// Failed token look-ups allowed per client address within [`GUESS_WINDOW`].
 pub const GUESSES_PER_WINDOW: usize = 30;
 pub const GUESS_WINDOW: Duration = Duration::from_secs(600);
-/// After the last allowed play started, requests that continue a play (a byte range not starting
-/// at 0: seeking) still work for this long plus the song's duration.
-const CONTINUE_GRACE_SECS: i64 = 600;
+/// A play ticket (see `share_http`) lets its play continue for the song's duration plus this.
+pub const PLAY_TICKET_GRACE_SECS: i64 = 600;
 /// Tokens are 32 random bytes in unpadded base64url.
 const TOKEN_LEN: usize = 43;
 
@@ -132,15 +131,6 @@ impl Share {
     /// No new play may start.
     pub fn is_exhausted(&self) -> bool {
         self.max_plays.is_some_and(|max| self.plays >= max)
-    }
-
-    /// May a request that continues a play (a range not starting at byte 0) be served?
-    pub fn may_continue(&self, now: i64, song_duration_ms: u64) -> bool {
-        if !self.is_exhausted() {
-            return true;
-        }
-        let grace = CONTINUE_GRACE_SECS + (song_duration_ms / 1000) as i64;
-        self.last_play_at.is_some_and(|at| now - at <= grace)
     }
 }
 
@@ -547,12 +537,6 @@ mod tests {
         let stored = shares.get(&share.share_id).unwrap().unwrap();
         assert_eq!(stored.plays, 50);
         assert!(stored.is_exhausted());
-        let now = now_secs();
-        assert!(
-            stored.may_continue(now, 180_000),
-            "seeking right after the last play"
-        );
-        assert!(!stored.may_continue(now + CONTINUE_GRACE_SECS + 181, 180_000));
 
         let (unlimited, _) = shares
             .create("alice", ShareKind::Song, "s", (None, None), None)

@@ -120,10 +120,18 @@ impl UploadStore {
             .collect()
     }
 
-    pub fn mark_chunk(&self, upload_id: &str, file_id: &str, index: u64) -> AppResult<()> {
+    /// Records a received chunk and flushes the database before returning: once this returns,
+    /// a crash keeps the record.
+    pub async fn mark_chunk_durably(
+        &self,
+        upload_id: &str,
+        file_id: &str,
+        index: u64,
+    ) -> AppResult<()> {
         let mut key = format!("{upload_id}/{file_id}/").into_bytes();
         key.extend_from_slice(&index.to_be_bytes());
         self.chunks.insert(key, &[])?;
+        self.chunks.flush_async().await?;
         Ok(())
     }
 

@@ -34,6 +34,11 @@ use crate::store::jobs::JobStore;
 pub use crate::store::jobs::{Job, Origin, TagOverrides};
 use crate::store::songs::{Song, SongView, Songs, album_id, artist_id, song_blob_key};
 
+/// A job that met a storage outage waits this long before its next try, doubling each time up
+/// to [`RETRY_MAX`]; it stays queued (and recorded) meanwhile, however long the outage lasts.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// The new song as clients see it and the library version of its commit.
@@ -131,7 +136,19 @@ impl Ingest {
             }
             self.jobs.forget_intent(&job_id)?;
         }
-        let jobs = self.jobs.all()?;
+        let mut jobs = self.jobs.all()?;
+        // A job recorded as queued whose file is gone finished before the crash (imported, or
+        // moved to failed/) but its removal from the queue was not on disk yet: forget it quietly.
+        jobs.retain(|job| {
+            if job.source.symlink_metadata().is_ok() {
+                return true;
+            }
+            tracing::info!(file = %job.original_name, "a queued file is gone (done before the restart)");
+            if let Err(e) = self.jobs.remove(&job.id) {
+                tracing::error!("forgetting a finished job: {e}");
+            }
+            false
+        });
         if !jobs.is_empty() {
             tracing::info!(count = jobs.len(), "resuming queued ingest jobs");
         }
@@ -188,9 +205,31 @@ impl Ingest {
         let this = self.clone();
         tokio::spawn(async move {
             this.report_stage(&job, "queued");
-            let outcome = match this.permits.acquire().await {
-                Ok(_permit) => this.process(&job, &cancel).await,
-                Err(_) => Outcome::Failed("the server is shutting down".into()),
+            let mut wait = RETRY_FIRST;
+            let outcome = loop {
+                let attempt = match this.permits.acquire().await {
+                    Ok(_permit) => this.process(&job, &cancel).await,
+                    Err(_) => break Outcome::Failed("the server is shutting down".into()),
+                };
+                match attempt {
+                    Ok(outcome) => break outcome,
+                    Err(_) if cancel.load(std::sync::atomic::Ordering::SeqCst) => {
+                        break Outcome::Cancelled;
+                    }
+                    // The storage is down: not the file's fault. It stays queued and is retried
+                    // (without holding a worker) until the storage is back.
+                    Err(detail) => {
+                        tracing::warn!(
+                            file = %job.original_name,
+                            %detail,
+                            retry_in_secs = wait.as_secs(),
+                            "storage unavailable; the file stays queued"
+                        );
+                        this.report_stage(&job, "queued");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(RETRY_MAX);
+                    }
+                }
             };
             let outcome = match outcome {
                 Outcome::Failed(_) if cancel.load(std::sync::atomic::Ordering::SeqCst) => {
@@ -251,13 +290,17 @@ impl Ingest {
         }
     }
 
-    async fn process(&self, job: &Job, cancel: &Arc<AtomicBool>) -> Outcome {
+    /// The outcome, or `Err(detail)` when the storage was unavailable (try again later).
+    async fn process(&self, job: &Job, cancel: &Arc<AtomicBool>) -> Result<Outcome, String> {
         match self.try_process(job, cancel).await {
-            Ok(outcome) => outcome,
-            Err(IngestError::Rejected(reason)) => Outcome::Failed(reason),
+            Ok(outcome) => Ok(outcome),
+            Err(IngestError::Rejected(reason)) => Ok(Outcome::Failed(reason)),
+            Err(IngestError::Unavailable(detail)) => Err(detail),
             Err(IngestError::Internal(detail)) => {
                 tracing::error!(file = %job.original_name, %detail, "ingest error");
-                Outcome::Failed(format!("the server could not store this file ({detail})"))
+                Ok(Outcome::Failed(format!(
+                    "the server could not store this file ({detail})"
+                )))
             }
         }
     }
@@ -312,12 +355,12 @@ impl Ingest {
         self.blobs
             .put_file(&song_key, &staged_mp3, "audio/mpeg")
             .await
-            .map_err(|e| IngestError::Internal(format!("blob store: {e:?}")))?;
+            .map_err(IngestError::storage)?;
         if let (Some(key), Some((data, mime, _))) = (&cover_key, cover) {
             self.blobs
                 .put_bytes(key, data.into(), mime)
                 .await
-                .map_err(|e| IngestError::Internal(format!("blob store: {e:?}")))?;
+                .map_err(IngestError::storage)?;
         }
 
         let tags = merge_tags(probe.tags, job.overrides.as_ref());
@@ -374,11 +417,21 @@ enum IngestError {
     Rejected(String),
     /// Our fault (disk, blob store, database).
     Internal(String),
+    /// The blob store is unreachable or overloaded right now: retry later, the file is fine.
+    Unavailable(String),
 }
 
 impl IngestError {
     fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
+    }
+
+    fn storage(e: chillfi_storage::StorageError) -> Self {
+        if e.is_transient() {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Internal(format!("blob store: {e:?}"))
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! Door 1: chunked browser uploads over Socket.IO. Chunks are written at their offset in a
 //! preallocated staging file (so order and repeats do not matter), and each received chunk is
 //! recorded in sled, so after a dropped connection the client asks what is missing and resumes.
-//! A file whose chunks are all there is fsynced and handed to the pipeline.
+//! A chunk is acknowledged only once its bytes and its record are on disk (fsync, sled flush): a
+//! crash keeps every acknowledged chunk. A file whose chunks are all there is handed to the
+//! pipeline. At start, staged bytes that belong to no upload (left by a crash) are removed.
 
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -18,7 +20,8 @@ use crate::store::db::{Db, new_id, now_secs};
 use crate::store::uploads::{FileState, UploadFile, UploadSession, UploadStore};
 
 pub const DEFAULT_CHUNK: u64 = 1024 * 1024;
-pub const MAX_CHUNK: u64 = 8 * 1024 * 1024;
+/// The largest chunk a client may choose; it bounds every Socket.IO message (socket::MAX_MESSAGE).
+pub const MAX_CHUNK: u64 = 2 * 1024 * 1024;
 const MAX_FILES: usize = 1000;
 const MAX_COVER_BYTES: u64 = 10 * 1024 * 1024;
 
@@ -58,6 +61,7 @@ impl Uploads {
             bus,
         });
         ingest.add_reporter(uploads.clone());
+        uploads.remove_unowned_staging();
         let sweeper = uploads.clone();
         let period = sweep_period(cfg.ingest.upload_abandon_secs);
         tokio::spawn(async move {
@@ -71,6 +75,38 @@ impl Uploads {
             }
         });
         Ok(uploads)
+    }
+
+    /// Removes staged upload folders that no upload record owns (a crash between removing the
+    /// record and its folder, or a data dir restored without its database). Best effort.
+    fn remove_unowned_staging(&self) {
+        let root = self.cfg.staging_dir().join("uploads");
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let owned = name
+                .to_str()
+                .is_some_and(|id| !matches!(self.store.get(id), Ok(None)));
+            if owned {
+                continue;
+            }
+            let path = entry.path();
+            let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match removed {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed staged bytes of no upload")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "removing staged bytes of no upload: {e}")
+                }
+            }
+        }
     }
 
     fn dir(&self, upload_id: &str) -> PathBuf {
@@ -102,7 +138,7 @@ impl Uploads {
         if !(64 * 1024..=MAX_CHUNK).contains(&chunk_size) {
             return Err(AppError::invalid_field(
                 "chunkSize",
-                "a chunk is 64 KiB to 8 MiB",
+                "a chunk is 64 KiB to 2 MiB",
             ));
         }
         let max = self.cfg.ingest.max_file_mib * 1024 * 1024;
@@ -279,12 +315,17 @@ impl Uploads {
             if f.metadata()?.len() != size {
                 f.set_len(size)?;
             }
-            f.write_all_at(&data, offset)
+            f.write_all_at(&data, offset)?;
+            // Acknowledged means durable: the bytes are on disk before the mark that says so.
+            f.sync_data()
         })
         .await
         .map_err(AppError::internal)?
         .map_err(AppError::internal)?;
-        self.store.mark_chunk(upload_id, file_id, index)?;
+        // ... and the mark is on disk before the acknowledgement (a crash keeps what was acked).
+        self.store
+            .mark_chunk_durably(upload_id, file_id, index)
+            .await?;
         let received = self.store.received(upload_id, file_id);
         let done = received.len() as u64 >= file.chunks;
         let bytes = (received.len() as u64 * session.chunk_size).min(file.size);
