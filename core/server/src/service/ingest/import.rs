@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use super::{Ingest, Job, Origin, Outcome, Reporter};
-use crate::db::now_secs;
+use crate::store::db::now_secs;
 
 #[derive(Default)]
 struct Tally {
@@ -33,7 +33,7 @@ impl Reporter for Progress {
         let mut t = self.tally.lock().unwrap_or_else(|p| p.into_inner());
         t.done += 1;
         let word = match outcome {
-            Outcome::Added(_) => {
+            Outcome::Added(..) => {
                 t.added += 1;
                 "added"
             }

@@ -2,7 +2,8 @@
 //! `GET|HEAD /s/<token>/stream/<songId>` (the songs, with byte ranges) and `GET /s/<token>/art`.
 //! Invariants: every failure (unknown, revoked, expired, used up, item gone, song not part of the
 //! link) is the same 404 page; a client address that failed too often is refused before any
-//! look-up; the page carries no script and every text on it is HTML-escaped.
+//! look-up; the page carries no inline script or style (its script and stylesheet are files of
+//! the web UI under `/share/`) and every text on it is HTML-escaped.
 
 use std::fmt::Write as _;
 
@@ -11,8 +12,9 @@ use poem::{Request, Response, handler};
 
 use crate::app::App;
 use crate::config::Config;
-use crate::db::now_secs;
-use crate::shares::{self, ShareKind};
+use crate::service::sharing::SharedItem;
+use crate::store::db::now_secs;
+use crate::store::shares::ShareKind;
 
 const NOT_FOUND_PAGE: &str = "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">\
 <meta name=\"robots\" content=\"noindex\"><title>Link not available · ChillFi</title>\
@@ -62,16 +64,22 @@ pub async fn page(Data(app): Data<&App>, Path(token): Path<String>, req: &Reques
     if let Some(resp) = throttle(app, req) {
         return resp;
     }
-    let (share, item) = match shares::open(app, &token) {
+    let (share, item) = match app.sharing.open(&token) {
         Ok(Some(found)) => found,
         Ok(None) => return failed(app, req),
         Err(e) => return internal(e),
     };
-    if !app.shares.plugin_allows(&share).await {
+    if !app.sharing.plugin_allows(&share).await {
         return failed(app, req);
     }
     let base = base_url(&app.cfg, req.headers(), req.uri());
-    let html = render_page(&token, share.kind, &item, &base);
+    // Who shared it: the creator's display name (nothing else of the account shows).
+    let owner = match app.users.get(&share.creator_id) {
+        Ok(Some(u)) if !u.display_name.is_empty() => u.display_name,
+        Ok(Some(u)) => u.username,
+        _ => String::new(),
+    };
+    let html = render_page(&token, share.kind, &item, &owner, &base);
     Response::builder()
         .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
         .header(http::header::CACHE_CONTROL, "no-store")
@@ -80,9 +88,10 @@ pub async fn page(Data(app): Data<&App>, Path(token): Path<String>, req: &Reques
         .body(html)
 }
 
-/// `GET|HEAD /s/<token>/stream/<songId>`: a song of the link. A GET that starts at byte 0
-/// (no range, or a range from 0 longer than Safari's two-byte probe) starts a play, counted
-/// against `maxPlays`; other ranges continue one.
+/// `GET|HEAD /s/<token>/stream/<songId>`: a song of the link. Every GET that delivers audio is a
+/// new play, counted against `maxPlays`, unless it carries the ticket cookie the counted answer
+/// set (then it continues that play: any range, not counted). No offset, header or method gets
+/// audio past the limit without a ticket.
 #[handler]
 pub async fn stream(
     Data(app): Data<&App>,
@@ -97,54 +106,79 @@ pub async fn stream(
         Ok(_) => return failed(app, req),
         Err(e) => return internal(e),
     };
-    let song = match shares::shared_song(app, &share, &song_id) {
+    let song = match app.sharing.shared_song(&share, &song_id) {
         Ok(Some(song)) => song,
         Ok(None) => return failed(app, req),
         Err(e) => return internal(e),
     };
-    let may_continue = share.may_continue(now_secs(), song.duration_ms);
-    if !may_continue {
+    let now = now_secs();
+    let key = song.blob_key();
+    let blob =
+        || super::streams::blob_response(&app.blobs, &key, "audio/mpeg", "private, no-store", req);
+    // A request that carries the ticket of a counted play continues it: any range, not counted.
+    if has_play_ticket(app, req, &share.share_id, &song.id, now) {
+        return blob().await;
+    }
+    // Every other request is a new play, whatever its range, headers or method.
+    if share.is_exhausted() {
         return failed(app, req);
     }
-    let resp = crate::stream::blob_response(
-        app,
-        &song.blob_key(),
-        "audio/mpeg",
-        "private, no-store",
-        req,
-    )
-    .await;
-    if req.method() != http::Method::GET || !starts_a_play(&resp) {
+    let resp = blob().await;
+    // HEAD and errors (416, a missing file) deliver no audio: nothing to count.
+    if req.method() != http::Method::GET || !resp.status().is_success() {
         return resp;
     }
-    // A share-handler plugin may deny a new play (like an expired link); seeking within a
-    // play follows the server's own rules.
-    if !app.shares.plugin_allows(&share).await {
+    // A share-handler plugin may deny a new play (like an expired link).
+    if !app.sharing.plugin_allows(&share).await {
         return failed(app, req);
     }
     // Counted only once the file is known to be there, atomically against the limit.
     match app.shares.start_play(&share.share_id) {
-        Ok(true) => resp,
+        Ok(true) => with_play_ticket(app, resp, &token, &share.share_id, &song, now),
         Ok(false) => failed(app, req),
         Err(e) => internal(e),
     }
 }
 
-/// A successful answer that delivers the start of the file (more than its first two bytes).
-fn starts_a_play(resp: &Response) -> bool {
-    match resp.status() {
-        http::StatusCode::OK => true,
-        http::StatusCode::PARTIAL_CONTENT => resp
-            .headers()
-            .get(http::header::CONTENT_RANGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("bytes "))
-            .and_then(|v| v.split('/').next())
-            .and_then(|v| v.split_once('-'))
-            .and_then(|(start, end)| Some((start.parse::<u64>().ok()?, end.parse::<u64>().ok()?)))
-            .is_some_and(|(start, end)| start == 0 && end > 1),
-        _ => false,
+const PLAY_COOKIE: &str = "chillfi_play";
+
+/// Does one of the request's play cookies continue a counted play of this share's song?
+fn has_play_ticket(app: &App, req: &Request, share_id: &str, song_id: &str, now: i64) -> bool {
+    req.headers()
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == PLAY_COOKIE)
+        .any(|(_, ticket)| {
+            app.stream_signer
+                .check_play_ticket(ticket, share_id, song_id, now)
+        })
+}
+
+/// Hands the counted play its ticket: a cookie sent back only to this song's stream of this link.
+fn with_play_ticket(
+    app: &App,
+    mut resp: Response,
+    token: &str,
+    share_id: &str,
+    song: &crate::store::songs::Song,
+    now: i64,
+) -> Response {
+    let lifetime = crate::store::shares::PLAY_TICKET_GRACE_SECS + (song.duration_ms / 1000) as i64;
+    let ticket = app
+        .stream_signer
+        .play_ticket(share_id, &song.id, now + lifetime);
+    let cookie = format!(
+        "{PLAY_COOKIE}={ticket}; Path=/s/{token}/stream/{}; Max-Age={lifetime}; HttpOnly; \
+         SameSite=Lax",
+        song.id
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(http::header::SET_COOKIE, value);
     }
+    resp
 }
 
 /// `GET /s/<token>/art`: the cover of the shared item (for the page and link previews).
@@ -153,8 +187,8 @@ pub async fn art(Data(app): Data<&App>, Path(token): Path<String>, req: &Request
     if let Some(resp) = throttle(app, req) {
         return resp;
     }
-    let item = match shares::open(app, &token) {
-        Ok(Some((share, item))) if app.shares.plugin_allows(&share).await => item,
+    let item = match app.sharing.open(&token) {
+        Ok(Some((share, item))) if app.sharing.plugin_allows(&share).await => item,
         Ok(_) => return failed(app, req),
         Err(e) => return internal(e),
     };
@@ -166,7 +200,7 @@ pub async fn art(Data(app): Data<&App>, Path(token): Path<String>, req: &Request
     } else {
         "image/jpeg"
     };
-    crate::stream::blob_response(app, &key, mime, "private, max-age=300", req).await
+    super::streams::blob_response(&app.blobs, &key, mime, "private, max-age=300", req).await
 }
 
 /// How browsers reach this server: `server.public_url` when set, else the origin the client
@@ -234,23 +268,33 @@ fn duration(ms: u64) -> String {
     }
 }
 
-/// The page: Open Graph tags for link previews, the cover, and one native player per song.
-fn render_page(token: &str, kind: ShareKind, item: &shares::SharedItem, base: &str) -> String {
+/// Inline SVG icons of the page's player (markup, not script: the CSP allows them).
+const ICON_PLAY: &str = "<svg class=\"i-play\" viewBox=\"0 0 24 24\" aria-hidden=\"true\"><path d=\"M8 5.5v13a1 1 0 0 0 1.5.86l10.5-6.5a1 1 0 0 0 0-1.72L9.5 4.64A1 1 0 0 0 8 5.5z\"/></svg>";
+const ICON_PAUSE: &str = "<svg class=\"i-pause\" viewBox=\"0 0 24 24\" aria-hidden=\"true\"><rect x=\"6\" y=\"5\" width=\"4\" height=\"14\" rx=\"1.2\"/><rect x=\"14\" y=\"5\" width=\"4\" height=\"14\" rx=\"1.2\"/></svg>";
+const ICON_PREV: &str = "<svg viewBox=\"0 0 24 24\" aria-hidden=\"true\"><path d=\"M19 6.2v11.6a1 1 0 0 1-1.55.83L9 13v4.5a1 1 0 0 1-2 0v-11a1 1 0 0 1 2 0V11l8.45-5.63A1 1 0 0 1 19 6.2z\"/></svg>";
+const ICON_NEXT: &str = "<svg viewBox=\"0 0 24 24\" aria-hidden=\"true\"><path d=\"M5 6.2v11.6a1 1 0 0 0 1.55.83L15 13v4.5a1 1 0 0 0 2 0v-11a1 1 0 0 0-2 0V11L6.55 5.37A1 1 0 0 0 5 6.2z\"/></svg>";
+const ICON_NOTE: &str = "<svg viewBox=\"0 0 64 64\" width=\"72\" height=\"72\" aria-hidden=\"true\"><path fill=\"currentColor\" d=\"M24 44a6 6 0 1 1-4-5.66V18l24-5v24a6 6 0 1 1-4-5.66V20.2L24 23.6z\"/></svg>";
+
+/// The page, styled like the app by `/share/page.css` and played by `/share/page.js` (both
+/// plain files from the web UI's build, so the CSP stays `script-src 'self'; style-src 'self'`).
+/// Without the script each track keeps its own native player. Every text is escaped.
+fn render_page(token: &str, kind: ShareKind, item: &SharedItem, owner: &str, base: &str) -> String {
     let e = escape;
     let token = e(token);
-    let og_type = match kind {
-        ShareKind::Song => "music.song",
-        ShareKind::Album => "music.album",
-        ShareKind::Playlist => "music.playlist",
+    let (og_type, kind_label) = match kind {
+        ShareKind::Song => ("music.song", "Song"),
+        ShareKind::Album => ("music.album", "Album"),
+        ShareKind::Playlist => ("music.playlist", "Playlist"),
     };
     let title = e(&item.title);
     let description = e(&item.description);
-    let mut html = String::with_capacity(2048 + item.songs.len() * 300);
+    let mut html = String::with_capacity(4096 + item.songs.len() * 700);
     let _ = write!(
         html,
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"robots\" content=\"noindex, nofollow\">\n\
+         <meta name=\"color-scheme\" content=\"light dark\">\n\
          <title>{title} · ChillFi</title>\n\
          <meta name=\"description\" content=\"{description}\">\n\
          <meta property=\"og:site_name\" content=\"ChillFi\">\n\
@@ -273,30 +317,78 @@ fn render_page(token: &str, kind: ShareKind, item: &shares::SharedItem, base: &s
             e(&image)
         );
     }
-    let _ = write!(
-        html,
-        "</head>\n<body>\n<main>\n<header>\n<h1>{title}</h1>\n<p>{description}</p>\n"
+    html.push_str(
+        "<link rel=\"icon\" href=\"/share/favicon.svg\" type=\"image/svg+xml\">\n\
+         <link rel=\"stylesheet\" href=\"/share/page.css\">\n\
+         <script src=\"/share/page.js\" defer></script>\n\
+         </head>\n<body>\n<main class=\"share\">\n\
+         <p class=\"brand\"><img src=\"/share/favicon.svg\" alt=\"\" width=\"24\" height=\"24\">ChillFi</p>\n\
+         <header class=\"share-head\">\n",
     );
     if item.cover_key.is_some() {
         let _ = writeln!(
             html,
-            "<img src=\"/s/{token}/art\" alt=\"Cover\" width=\"240\" height=\"240\">"
+            "<img class=\"share-cover\" src=\"/s/{token}/art\" alt=\"Cover of {title}\" width=\"220\" height=\"220\">"
         );
+    } else {
+        let _ = writeln!(html, "<div class=\"share-cover blank\">{ICON_NOTE}</div>");
     }
-    html.push_str("</header>\n<ol>\n");
-    for song in &item.songs {
+    let total_ms: u64 = item.songs.iter().map(|s| s.duration_ms).sum();
+    let count = match item.songs.len() {
+        1 => "1 song".to_string(),
+        n => format!("{n} songs"),
+    };
+    let _ = write!(
+        html,
+        "<div class=\"share-meta\">\n<p class=\"share-kind\">{kind_label}",
+    );
+    if !owner.is_empty() {
         let _ = write!(
             html,
-            "<li>\n<p><strong>{}</strong> — {} <small>({})</small></p>\n\
-             <audio controls preload=\"none\" src=\"/s/{token}/stream/{}\"></audio>\n</li>\n",
-            e(&song.title),
-            e(&song.artist),
-            duration(song.duration_ms),
-            e(&song.id),
+            " · shared by <span class=\"share-owner\">{}</span>",
+            e(owner)
         );
     }
-    html.push_str(
-        "</ol>\n<footer><p>Shared from ChillFi.</p></footer>\n</main>\n</body>\n</html>\n",
+    let _ = write!(
+        html,
+        "</p>\n<h1>{title}</h1>\n<p class=\"share-desc\">{description}</p>\n\
+         <p class=\"share-stats\">{count} · {}</p>\n\
+         <p class=\"share-actions\"><button type=\"button\" class=\"btn\" data-act=\"play-all\" hidden>{ICON_PLAY}Play all</button></p>\n\
+         </div>\n</header>\n<ol class=\"tracks\" aria-label=\"Songs\">\n",
+        duration(total_ms)
+    );
+    for (i, song) in item.songs.iter().enumerate() {
+        let song_title = e(&song.title);
+        let _ = write!(
+            html,
+            "<li class=\"track\" data-src=\"/s/{token}/stream/{id}\" data-duration=\"{secs}\">\n\
+             <span class=\"track-no\">{n}</span>\n\
+             <button type=\"button\" class=\"track-play\" aria-label=\"Play {song_title}\" hidden>{ICON_PLAY}{ICON_PAUSE}</button>\n\
+             <span class=\"track-main\"><span class=\"track-title\">{song_title}</span>\
+             <span class=\"track-artist\">{artist}</span></span>\n\
+             <span class=\"track-dur\">{dur}</span>\n\
+             <audio controls preload=\"none\" src=\"/s/{token}/stream/{id}\"></audio>\n</li>\n",
+            id = e(&song.id),
+            secs = song.duration_ms / 1000,
+            n = i + 1,
+            artist = e(&song.artist),
+            dur = duration(song.duration_ms),
+        );
+    }
+    let _ = write!(
+        html,
+        "</ol>\n<footer><p>Shared from ChillFi.</p></footer>\n</main>\n\
+         <section class=\"player\" aria-label=\"Player\" hidden>\n\
+         <div class=\"now\"><span class=\"now-title\">Nothing playing</span><span class=\"now-artist\">Press play</span></div>\n\
+         <div class=\"controls\">\
+         <button type=\"button\" class=\"icon-btn\" data-act=\"prev\" aria-label=\"Previous\">{ICON_PREV}</button>\
+         <button type=\"button\" class=\"icon-btn main\" data-act=\"play\" aria-label=\"Play\">{ICON_PLAY}{ICON_PAUSE}</button>\
+         <button type=\"button\" class=\"icon-btn\" data-act=\"next\" aria-label=\"Next\">{ICON_NEXT}</button>\
+         </div>\n\
+         <div class=\"seek\"><span class=\"time pos\">0:00</span>\
+         <input type=\"range\" min=\"0\" max=\"1\" step=\"1\" value=\"0\" aria-label=\"Seek\" disabled>\
+         <span class=\"time dur\">0:00</span></div>\n\
+         </section>\n</body>\n</html>\n"
     );
     html
 }
@@ -331,29 +423,6 @@ mod tests {
         assert_eq!(base_url(&cfg, &headers, &uri), "");
         cfg.server.public_url = "https://tunes.example.net/".into();
         assert_eq!(base_url(&cfg, &headers, &uri), "https://tunes.example.net");
-    }
-
-    fn response(status: u16, range: Option<&str>) -> Response {
-        let mut b = Response::builder().status(http::StatusCode::from_u16(status).unwrap());
-        if let Some(r) = range {
-            b = b.header(http::header::CONTENT_RANGE, r);
-        }
-        b.finish()
-    }
-
-    #[test]
-    fn only_answers_from_the_first_byte_start_a_play() {
-        assert!(starts_a_play(&response(200, None)));
-        assert!(starts_a_play(&response(206, Some("bytes 0-99/1000"))));
-        assert!(starts_a_play(&response(206, Some("bytes 0-999/1000"))));
-        assert!(
-            !starts_a_play(&response(206, Some("bytes 0-1/1000"))),
-            "Safari's probe"
-        );
-        assert!(!starts_a_play(&response(206, Some("bytes 100-999/1000"))));
-        assert!(!starts_a_play(&response(416, Some("bytes */1000"))));
-        assert!(!starts_a_play(&response(404, None)));
-        assert!(!starts_a_play(&response(502, None)));
     }
 
     #[test]

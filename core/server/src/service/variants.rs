@@ -7,7 +7,7 @@
 //! - At most `playback.transcode_workers` variants are encoded at once.
 //! - One variant is encoded at most once at a time: concurrent requests wait for the same job.
 //! - A job whose every requester went away (socket disconnected) is cancelled between packets.
-//! - Variants of a file go when the file goes ([`delete_for`]).
+//! - Variants of a file go when the file goes ([`Variants::delete_for`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,17 +16,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chillfi_media::{TargetCodec, TranscodeProfile};
-use chillfi_plugin_host::{ClientInfo, Codec, DeviceClass, NetworkClass, Profile, SourceInfo};
+use chillfi_plugin_host::{
+    ClientInfo, Codec, DeviceClass, NetworkClass, PluginHost, Profile, SourceInfo,
+};
 use chillfi_storage::BlobStore;
 use serde::{Deserialize, Serialize};
-use socketioxide::extract::SocketRef;
 use tokio::sync::{Semaphore, watch};
 
-use crate::app::App;
 use crate::config::Config;
-use crate::db::new_id;
 use crate::error::{AppError, AppResult};
-use crate::songs::Song;
+use crate::store::db::new_id;
+use crate::store::songs::{Song, Songs};
 
 const KEY_PREFIX: &str = "variants/";
 /// How often a waiting `song:play` checks whether its socket is still there.
@@ -254,14 +254,6 @@ pub fn source_info(song: &Song) -> SourceInfo {
     }
 }
 
-/// The variant to stream to this client (`None`: the stored MP3) and the plugin that chose it.
-pub async fn choose(app: &App, song: &Song, client: &ClientInfo) -> Option<(Variant, String)> {
-    let host = app.plugins.as_ref()?;
-    let (plugin, profile) = host.choose_profile(client, &source_info(song)).await?;
-    let variant = Variant::for_profile(song, &profile)?;
-    Some((variant, plugin))
-}
-
 type JobResult = Option<Result<(), String>>;
 
 struct Job {
@@ -273,6 +265,8 @@ struct Job {
 /// The transcoding pool and its in-flight jobs.
 pub struct Variants {
     blobs: BlobStore,
+    /// Transcode-profile plugins choose the variants.
+    plugins: Option<PluginHost>,
     staging: PathBuf,
     permits: Arc<Semaphore>,
     inflight: Mutex<HashMap<String, Arc<Job>>>,
@@ -301,7 +295,7 @@ impl Drop for Waiter {
 }
 
 impl Variants {
-    pub fn new(cfg: &Config, blobs: BlobStore) -> Arc<Self> {
+    pub fn new(cfg: &Config, blobs: BlobStore, plugins: Option<PluginHost>) -> Arc<Self> {
         let staging = cfg.staging_dir();
         // Halves of variants interrupted by a crash or a restart.
         if let Ok(entries) = std::fs::read_dir(&staging) {
@@ -313,20 +307,57 @@ impl Variants {
         }
         Arc::new(Self {
             blobs,
+            plugins,
             staging,
             permits: Arc::new(Semaphore::new(cfg.playback.transcode_workers.max(1))),
             inflight: Mutex::new(HashMap::new()),
         })
     }
 
+    /// The variant to stream to this client (`None`: the stored MP3) and the plugin that chose it.
+    pub async fn choose(&self, song: &Song, client: &ClientInfo) -> Option<(Variant, String)> {
+        let host = self.plugins.as_ref()?;
+        let (plugin, profile) = host.choose_profile(client, &source_info(song)).await?;
+        let variant = Variant::for_profile(song, &profile)?;
+        Some((variant, plugin))
+    }
+
+    /// Deletes the cached variants of a song's stored file once no song uses that file any more.
+    pub async fn delete_for(&self, songs: &Songs, song: &Song) {
+        match songs.references_blob(&song.blob_key()) {
+            Ok(false) => {}
+            Ok(true) => return,
+            Err(e) => {
+                tracing::warn!("checking blob references: {e}");
+                return;
+            }
+        }
+        let keys = match self
+            .blobs
+            .list(&format!("{KEY_PREFIX}{}-", song.hash))
+            .await
+        {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::warn!(hash = %song.hash, "listing variants of a deleted song: {e:?}");
+                return;
+            }
+        };
+        for key in keys {
+            if let Err(e) = self.blobs.delete(&key).await {
+                tracing::warn!(key, "deleting a variant of a deleted song: {e:?}");
+            }
+        }
+    }
+
     /// Makes sure the variant of `song` is in the blob store, transcoding it if needed. While
-    /// waiting, gives up (and cancels the job unless someone else waits for it too) when
-    /// `socket` disconnects.
+    /// waiting, gives up (and cancels the job unless someone else waits for it too) once
+    /// `still_wanted` says the requester went away (a disconnected socket, a closed request).
     pub async fn ensure(
         self: &Arc<Self>,
         song: &Song,
         variant: &Variant,
-        socket: Option<&SocketRef>,
+        still_wanted: impl Fn() -> bool,
     ) -> AppResult<String> {
         let key = variant.key(&song.hash);
         match self.blobs.head(&key).await {
@@ -352,7 +383,7 @@ impl Variants {
                     }
                 }
                 _ = tick.tick() => {
-                    if socket.is_some_and(|s| !s.connected()) {
+                    if !still_wanted() {
                         drop(waiter);
                         tracing::info!(key, "client went away; transcode abandoned");
                         return Err(AppError::Conflict("the client disconnected".into()));
@@ -473,30 +504,6 @@ impl Drop for TempFile {
 
 fn remove_quietly(path: &Path) {
     let _ = std::fs::remove_file(path);
-}
-
-/// Deletes the cached variants of a song's stored file once no song uses that file any more.
-pub async fn delete_for(app: &App, song: &Song) {
-    match app.songs.references_blob(&song.blob_key()) {
-        Ok(false) => {}
-        Ok(true) => return,
-        Err(e) => {
-            tracing::warn!("checking blob references: {e}");
-            return;
-        }
-    }
-    let keys = match app.blobs.list(&format!("{KEY_PREFIX}{}-", song.hash)).await {
-        Ok(keys) => keys,
-        Err(e) => {
-            tracing::warn!(hash = %song.hash, "listing variants of a deleted song: {e:?}");
-            return;
-        }
-    };
-    for key in keys {
-        if let Err(e) = app.blobs.delete(&key).await {
-            tracing::warn!(key, "deleting a variant of a deleted song: {e:?}");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{self, Db, now_secs};
 use crate::error::{AppError, AppResult};
+use crate::store::db::{self, Db, now_secs};
 
 const QUEUES: &str = "player_queues";
 /// `<userId>\0<millis BE><random>` -> Listen

@@ -15,9 +15,9 @@ use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::AuthConfig;
-use crate::db::{new_id, now_secs};
 use crate::error::{AppError, AppResult};
-use crate::users::{User, Users};
+use crate::store::db::{new_id, now_secs};
+use crate::store::users::{User, Users};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -216,10 +216,7 @@ impl Auth {
             }
             _ => {
                 self.limiter.failure(&name_key, ip);
-                Err(AppError::Invalid {
-                    message: "wrong username or password".into(),
-                    field: Some("password".into()),
-                })
+                Err(AppError::WrongCredentials)
             }
         }
     }
@@ -317,7 +314,7 @@ impl LoginLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::Db;
+    use crate::store::db::Db;
 
     fn setup() -> (tempfile::TempDir, Arc<Auth>, Users) {
         let dir = tempfile::tempdir().unwrap();
@@ -407,6 +404,8 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(wrong.to_string(), unknown.to_string());
+        assert!(matches!(wrong, AppError::WrongCredentials), "{wrong:?}");
+        assert_eq!(wrong.http_status(), http::StatusCode::UNAUTHORIZED);
         for _ in 0..2 {
             let _ = auth.login(&users, "frank", "nope".into(), None).await;
         }

@@ -1,68 +1,29 @@
 //! Door 1: chunked browser uploads over Socket.IO. Chunks are written at their offset in a
 //! preallocated staging file (so order and repeats do not matter), and each received chunk is
 //! recorded in sled, so after a dropped connection the client asks what is missing and resumes.
-//! A file whose chunks are all there is fsynced and handed to the pipeline.
+//! A chunk is acknowledged only once its bytes and its record are on disk (fsync, sled flush): a
+//! crash keeps every acknowledged chunk. A file whose chunks are all there is handed to the
+//! pipeline. At start, staged bytes that belong to no upload (left by a crash) are removed.
 
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
-use socketioxide::SocketIo;
 
 use super::{Ingest, Job, Origin, Outcome, Reporter, TagOverrides};
+use crate::bus::{Bus, Event};
 use crate::config::Config;
-use crate::db::{self, Db, new_id, now_secs};
 use crate::error::{AppError, AppResult};
-use crate::socket::{broadcast, user_room};
+use crate::store::db::{Db, new_id, now_secs};
+use crate::store::uploads::{FileState, UploadFile, UploadSession, UploadStore};
 
-const UPLOADS: &str = "uploads";
-const CHUNKS: &str = "upload_chunks";
 pub const DEFAULT_CHUNK: u64 = 1024 * 1024;
-pub const MAX_CHUNK: u64 = 8 * 1024 * 1024;
+/// The largest chunk a client may choose; it bounds every Socket.IO message (socket::MAX_MESSAGE).
+pub const MAX_CHUNK: u64 = 2 * 1024 * 1024;
 const MAX_FILES: usize = 1000;
 const MAX_COVER_BYTES: u64 = 10 * 1024 * 1024;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "lowercase")]
-pub enum FileState {
-    Receiving,
-    Queued,
-    Added,
-    Duplicate,
-    Failed,
-    Skipped,
-    Cancelled,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UploadFile {
-    pub file_id: String,
-    pub name: String,
-    pub size: u64,
-    pub chunks: u64,
-    pub sha256: Option<String>,
-    pub metadata: Option<TagOverrides>,
-    /// Set on a cover entry: the audio file it belongs to.
-    pub cover_for: Option<String>,
-    /// Set on an audio entry with a separately uploaded cover.
-    pub cover_file_id: Option<String>,
-    pub state: FileState,
-    pub result: Option<Value>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UploadSession {
-    pub upload_id: String,
-    pub user_id: String,
-    pub chunk_size: u64,
-    pub created_at: i64,
-    pub last_activity: i64,
-    pub files: Vec<UploadFile>,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -82,10 +43,9 @@ pub struct InitCover {
 
 pub struct Uploads {
     cfg: Config,
-    sessions: sled::Tree,
-    chunks: sled::Tree,
+    store: UploadStore,
     ingest: Arc<Ingest>,
-    io: SocketIo,
+    bus: Bus,
 }
 
 fn job_id(upload_id: &str, file_id: &str) -> String {
@@ -93,15 +53,15 @@ fn job_id(upload_id: &str, file_id: &str) -> String {
 }
 
 impl Uploads {
-    pub fn new(cfg: &Config, db: &Db, ingest: Arc<Ingest>, io: SocketIo) -> AppResult<Arc<Self>> {
+    pub fn new(cfg: &Config, db: &Db, ingest: Arc<Ingest>, bus: Bus) -> AppResult<Arc<Self>> {
         let uploads = Arc::new(Self {
             cfg: cfg.clone(),
-            sessions: db.tree(UPLOADS)?,
-            chunks: db.tree(CHUNKS)?,
+            store: UploadStore::new(db)?,
             ingest: ingest.clone(),
-            io,
+            bus,
         });
         ingest.add_reporter(uploads.clone());
+        uploads.remove_unowned_staging();
         let sweeper = uploads.clone();
         let period = sweep_period(cfg.ingest.upload_abandon_secs);
         tokio::spawn(async move {
@@ -117,6 +77,38 @@ impl Uploads {
         Ok(uploads)
     }
 
+    /// Removes staged upload folders that no upload record owns (a crash between removing the
+    /// record and its folder, or a data dir restored without its database). Best effort.
+    fn remove_unowned_staging(&self) {
+        let root = self.cfg.staging_dir().join("uploads");
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let owned = name
+                .to_str()
+                .is_some_and(|id| !matches!(self.store.get(id), Ok(None)));
+            if owned {
+                continue;
+            }
+            let path = entry.path();
+            let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match removed {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed staged bytes of no upload")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "removing staged bytes of no upload: {e}")
+                }
+            }
+        }
+    }
+
     fn dir(&self, upload_id: &str) -> PathBuf {
         self.cfg.staging_dir().join("uploads").join(upload_id)
     }
@@ -126,38 +118,7 @@ impl Uploads {
     }
 
     fn load(&self, upload_id: &str, user_id: &str) -> AppResult<UploadSession> {
-        let session: UploadSession =
-            db::get(&self.sessions, upload_id)?.ok_or(AppError::NotFound("upload"))?;
-        if session.user_id != user_id {
-            return Err(AppError::Forbidden(
-                "this upload belongs to someone else".into(),
-            ));
-        }
-        Ok(session)
-    }
-
-    fn save(&self, session: &UploadSession) -> AppResult<()> {
-        db::put(&self.sessions, &session.upload_id, session)
-    }
-
-    fn update_file(
-        &self,
-        upload_id: &str,
-        file_id: &str,
-        change: impl Fn(&mut UploadFile),
-    ) -> AppResult<Option<UploadSession>> {
-        let mut result = None;
-        self.sessions.fetch_and_update(upload_id, |old| {
-            let mut session: UploadSession = db::decode(old?).ok()?;
-            if let Some(f) = session.files.iter_mut().find(|f| f.file_id == file_id) {
-                change(f);
-            }
-            session.last_activity = now_secs();
-            let bytes = db::encode(&session).ok();
-            result = Some(session);
-            bytes
-        })?;
-        Ok(result)
+        self.store.owned(upload_id, user_id)
     }
 
     pub async fn init(
@@ -177,7 +138,7 @@ impl Uploads {
         if !(64 * 1024..=MAX_CHUNK).contains(&chunk_size) {
             return Err(AppError::invalid_field(
                 "chunkSize",
-                "a chunk is 64 KiB to 8 MiB",
+                "a chunk is 64 KiB to 2 MiB",
             ));
         }
         let max = self.cfg.ingest.max_file_mib * 1024 * 1024;
@@ -248,7 +209,7 @@ impl Uploads {
             let (state, result) = match existing {
                 Some(song) => (
                     FileState::Duplicate,
-                    Some(Outcome::Duplicate(song).to_json()),
+                    Some(Outcome::Duplicate(self.ingest.songs().view(&song)).to_json()),
                 ),
                 None => (FileState::Receiving, None),
             };
@@ -283,22 +244,8 @@ impl Uploads {
                 result,
             });
         }
-        self.save(&session)?;
+        self.store.save(&session)?;
         Ok(self.status_json(&session))
-    }
-
-    fn received(&self, upload_id: &str, file_id: &str) -> Vec<u64> {
-        let prefix = format!("{upload_id}/{file_id}/");
-        self.chunks
-            .scan_prefix(prefix.as_bytes())
-            .keys()
-            .filter_map(|k| k.ok())
-            .filter_map(|k| {
-                k.get(prefix.len()..)
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map(u64::from_be_bytes)
-            })
-            .collect()
     }
 
     fn status_json(&self, session: &UploadSession) -> Value {
@@ -306,7 +253,7 @@ impl Uploads {
             .files
             .iter()
             .map(|f| {
-                let received = if f.state == FileState::Receiving { self.received(&session.upload_id, &f.file_id) } else { Vec::new() };
+                let received = if f.state == FileState::Receiving { self.store.received(&session.upload_id, &f.file_id) } else { Vec::new() };
                 let first_missing = (0..f.chunks).find(|i| !received.contains(i));
                 json!({
                     "fileId": f.file_id, "name": f.name, "size": f.size, "chunks": f.chunks,
@@ -368,19 +315,22 @@ impl Uploads {
             if f.metadata()?.len() != size {
                 f.set_len(size)?;
             }
-            f.write_all_at(&data, offset)
+            f.write_all_at(&data, offset)?;
+            // Acknowledged means durable: the bytes are on disk before the mark that says so.
+            f.sync_data()
         })
         .await
         .map_err(AppError::internal)?
         .map_err(AppError::internal)?;
-        let mut key = format!("{upload_id}/{file_id}/").into_bytes();
-        key.extend_from_slice(&index.to_be_bytes());
-        self.chunks.insert(key, &[])?;
-        let received = self.received(upload_id, file_id);
+        // ... and the mark is on disk before the acknowledgement (a crash keeps what was acked).
+        self.store
+            .mark_chunk_durably(upload_id, file_id, index)
+            .await?;
+        let received = self.store.received(upload_id, file_id);
         let done = received.len() as u64 >= file.chunks;
         let bytes = (received.len() as u64 * session.chunk_size).min(file.size);
         self.progress(&session, &file.file_id, "transfer", bytes, file.size);
-        let _ = self.update_file(upload_id, file_id, |_| {});
+        let _ = self.store.update_file(upload_id, file_id, |_| {});
         if done {
             self.file_complete(upload_id, file_id).await?;
         }
@@ -401,12 +351,13 @@ impl Uploads {
         .await
         .map_err(AppError::internal)?
         .map_err(AppError::internal)?;
-        let Some(session) =
-            self.update_file(upload_id, file_id, |f| f.state = FileState::Queued)?
+        let Some(session) = self
+            .store
+            .update_file(upload_id, file_id, |f| f.state = FileState::Queued)?
         else {
             return Ok(());
         };
-        self.drop_chunk_marks(upload_id, file_id)?;
+        self.store.drop_chunk_marks(upload_id, Some(file_id))?;
         let Some(file) = session.files.iter().find(|f| f.file_id == file_id) else {
             return Ok(());
         };
@@ -458,14 +409,6 @@ impl Uploads {
         self.ingest.submit(job)
     }
 
-    fn drop_chunk_marks(&self, upload_id: &str, file_id: &str) -> AppResult<()> {
-        let prefix = format!("{upload_id}/{file_id}/");
-        for key in self.chunks.scan_prefix(prefix.as_bytes()).keys() {
-            self.chunks.remove(key?)?;
-        }
-        Ok(())
-    }
-
     /// Skips one file or cancels the whole upload; stops conversions already running.
     pub fn control(
         &self,
@@ -511,10 +454,10 @@ impl Uploads {
         for f in targets {
             if matches!(f.state, FileState::Receiving | FileState::Queued) {
                 self.ingest.cancel(&job_id(upload_id, &f.file_id));
-                self.drop_chunk_marks(upload_id, &f.file_id)?;
+                self.store.drop_chunk_marks(upload_id, Some(&f.file_id))?;
                 let _ = std::fs::remove_file(self.part_path(upload_id, &f.file_id));
                 let st = state.clone();
-                self.update_file(upload_id, &f.file_id, |file| {
+                self.store.update_file(upload_id, &f.file_id, |file| {
                     file.state = st.clone();
                     file.result = Some(json!({ "status": match st { FileState::Skipped => "skipped", _ => "cancelled" } }));
                 })?;
@@ -533,13 +476,13 @@ impl Uploads {
 
     fn record(&self, upload_id: &str, file_id: &str, outcome: &Outcome) {
         let state = match outcome {
-            Outcome::Added(_) => FileState::Added,
+            Outcome::Added(..) => FileState::Added,
             Outcome::Duplicate(_) => FileState::Duplicate,
             Outcome::Failed(_) => FileState::Failed,
             Outcome::Cancelled => FileState::Cancelled,
         };
         let result = outcome.to_json();
-        let session = match self.update_file(upload_id, file_id, |f| {
+        let session = match self.store.update_file(upload_id, file_id, |f| {
             // A skip/cancel that raced the pipeline keeps its state.
             if matches!(f.state, FileState::Queued | FileState::Receiving) {
                 f.state = state.clone();
@@ -559,12 +502,10 @@ impl Uploads {
             payload["uploadId"] = json!(upload_id);
             payload["fileId"] = json!(file_id);
             payload["name"] = json!(f.name);
-            broadcast(
-                &self.io,
-                user_room(&session.user_id),
-                "song:uploadResult",
-                &payload,
-            );
+            self.bus.publish(Event::UploadResult {
+                user_id: session.user_id.clone(),
+                result: payload,
+            });
         }
         if session
             .files
@@ -583,12 +524,10 @@ impl Uploads {
         bytes: u64,
         total: u64,
     ) {
-        broadcast(
-            &self.io,
-            user_room(&session.user_id),
-            "song:uploadProgress",
-            &json!({ "uploadId": session.upload_id, "fileId": file_id, "stage": stage, "bytes": bytes, "total": total }),
-        );
+        self.bus.publish(Event::UploadProgress {
+            user_id: session.user_id.clone(),
+            progress: json!({ "uploadId": session.upload_id, "fileId": file_id, "stage": stage, "bytes": bytes, "total": total }),
+        });
     }
 
     /// Forgets uploads idle for longer than `ingest.upload_abandon_secs` (none of whose files is
@@ -596,32 +535,12 @@ impl Uploads {
     fn remove_abandoned(&self) -> AppResult<()> {
         let abandon = i64::try_from(self.cfg.ingest.upload_abandon_secs).unwrap_or(i64::MAX);
         let cutoff = now_secs().saturating_sub(abandon);
-        for entry in self.sessions.iter() {
-            let (key, value) = entry?;
-            let session: UploadSession = match db::decode(&value) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!("an unreadable upload record: {e}");
-                    continue;
-                }
-            };
-            // Queued files belong to the pipeline now; everything else idle that long goes.
-            let idle = session.last_activity < cutoff;
-            if !idle || session.files.iter().any(|f| f.state == FileState::Queued) {
-                continue;
-            }
-            // Only if no chunk touched it since it was read (a chunk updates last_activity).
-            if self
-                .sessions
-                .compare_and_swap(&key, Some(&value), None::<&[u8]>)?
-                .is_err()
-            {
-                continue;
-            }
-            let prefix = format!("{}/", session.upload_id);
-            for mark in self.chunks.scan_prefix(prefix.as_bytes()).keys() {
-                self.chunks.remove(mark?)?;
-            }
+        // Queued files belong to the pipeline now; everything else idle that long goes.
+        let removed = self.store.remove_where(|session| {
+            session.last_activity < cutoff
+                && !session.files.iter().any(|f| f.state == FileState::Queued)
+        })?;
+        for session in removed {
             if let Err(e) = std::fs::remove_dir_all(self.dir(&session.upload_id))
                 && e.kind() != std::io::ErrorKind::NotFound
             {
@@ -641,7 +560,7 @@ fn sweep_period(abandon_secs: u64) -> std::time::Duration {
 impl Reporter for Uploads {
     fn stage(&self, job: &Job, stage: &str) {
         if let Origin::Upload { upload_id, file_id } = &job.origin
-            && let Ok(Some(session)) = db::get::<UploadSession>(&self.sessions, upload_id)
+            && let Ok(Some(session)) = self.store.get(upload_id)
         {
             let size = session
                 .files

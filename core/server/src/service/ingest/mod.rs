@@ -1,6 +1,6 @@
 //! The one ingest pipeline both doors (browser uploads, the watched inbox) feed:
 //! hash -> duplicate check -> probe (whitelisted demuxers) -> tags and cover -> MP3 without tags
-//! -> content-hash name -> blob store -> enricher plugins -> sled -> broadcast.
+//! -> content-hash name -> blob store -> enricher plugins -> sled -> `SongAdded` on the bus.
 //!
 //! Invariants:
 //! - A job is recorded in sled before any work and removed only after its outcome is recorded,
@@ -21,67 +21,28 @@ use std::sync::{Arc, Mutex};
 
 use chillfi_media::{ConvertKind, Mp3Settings, Tags};
 use chillfi_storage::BlobStore;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use socketioxide::SocketIo;
 use tokio::sync::Semaphore;
 
+use crate::bus::{Bus, Event};
 use crate::config::Config;
-use crate::db::{self, Db, new_id, now_secs};
 use crate::error::{AppError, AppResult};
-use crate::songs::{Song, Songs, album_id, artist_id, song_blob_key};
+use crate::store::db::{Db, new_id, now_secs};
+use crate::store::jobs::JobStore;
+pub use crate::store::jobs::{Job, Origin, TagOverrides};
+use crate::store::songs::{Song, SongView, Songs, album_id, artist_id, song_blob_key};
 
-const JOBS: &str = "ingest_jobs";
-const INTENTS: &str = "ingest_intents";
-/// Room of every signed-in socket: library broadcasts go there.
-pub const LIBRARY_ROOM: &str = "library";
-
-/// Metadata a client typed before uploading; it wins over the file's tags.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct TagOverrides {
-    pub title: Option<String>,
-    pub artist: Option<String>,
-    pub album: Option<String>,
-    pub album_artist: Option<String>,
-    pub track: Option<u32>,
-    pub disc: Option<u32>,
-    pub year: Option<i32>,
-    pub genre: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum Origin {
-    Upload {
-        upload_id: String,
-        file_id: String,
-    },
-    Inbox {
-        relative: String,
-    },
-    /// `chillfi import DIR`: the original file stays where it is.
-    Import,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Job {
-    pub id: String,
-    /// The file to ingest: an assembled upload in staging, or the file in the inbox.
-    pub source: PathBuf,
-    pub origin: Origin,
-    pub original_name: String,
-    pub uploader_id: String,
-    pub overrides: Option<TagOverrides>,
-    /// Cover art the client sent separately (staged file).
-    pub cover: Option<PathBuf>,
-    pub queued_at: i64,
-}
+/// A job that met a storage outage waits this long before its next try, doubling each time up
+/// to [`RETRY_MAX`]; it stays queued (and recorded) meanwhile, however long the outage lasts.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Added(Song),
-    Duplicate(Song),
+    /// The new song as clients see it and the library version of its commit.
+    Added(SongView, u64),
+    Duplicate(SongView),
     Failed(String),
     Cancelled,
 }
@@ -89,18 +50,12 @@ pub enum Outcome {
 impl Outcome {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
-            Outcome::Added(song) => json!({ "status": "added", "song": song }),
+            Outcome::Added(song, _) => json!({ "status": "added", "song": song }),
             Outcome::Duplicate(song) => json!({ "status": "duplicate", "song": song }),
             Outcome::Failed(reason) => json!({ "status": "failed", "reason": reason }),
             Outcome::Cancelled => json!({ "status": "cancelled" }),
         }
     }
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Intent {
-    keys: Vec<String>,
-    created_at: i64,
 }
 
 /// Where a job's progress and result go.
@@ -113,9 +68,8 @@ pub struct Ingest {
     cfg: Config,
     songs: Songs,
     blobs: BlobStore,
-    jobs: sled::Tree,
-    intents: sled::Tree,
-    io: SocketIo,
+    jobs: JobStore,
+    bus: Bus,
     plugins: Option<chillfi_plugin_host::PluginHost>,
     permits: Semaphore,
     running: Mutex<HashSet<String>>,
@@ -129,7 +83,7 @@ impl Ingest {
         db: &Db,
         songs: Songs,
         blobs: BlobStore,
-        io: SocketIo,
+        bus: Bus,
         plugins: Option<chillfi_plugin_host::PluginHost>,
     ) -> AppResult<Arc<Self>> {
         chillfi_media::init();
@@ -138,9 +92,8 @@ impl Ingest {
             cfg: cfg.clone(),
             songs,
             blobs,
-            jobs: db.tree(JOBS)?,
-            intents: db.tree(INTENTS)?,
-            io,
+            jobs: JobStore::new(db)?,
+            bus,
             plugins,
             permits: Semaphore::new(cfg.worker_count()),
             running: Mutex::new(HashSet::new()),
@@ -170,9 +123,7 @@ impl Ingest {
                 }
             }
         }
-        for entry in self.intents.iter() {
-            let (job_id, value) = entry?;
-            let intent: Intent = db::decode(&value)?;
+        for (job_id, intent) in self.jobs.intents()? {
             for key in &intent.keys {
                 if !self.songs.references_blob(key)? {
                     if let Err(e) = self.blobs.delete(key).await {
@@ -182,14 +133,21 @@ impl Ingest {
                     tracing::info!(key, "removed the blob of an interrupted ingest");
                 }
             }
-            self.intents.remove(job_id)?;
+            self.jobs.forget_intent(&job_id)?;
         }
-        let jobs: Vec<Job> = self
-            .jobs
-            .iter()
-            .values()
-            .map(|v| db::decode(&v?))
-            .collect::<AppResult<_>>()?;
+        let mut jobs = self.jobs.all()?;
+        // A job recorded as queued whose file is gone finished before the crash (imported, or
+        // moved to failed/) but its removal from the queue was not on disk yet: forget it quietly.
+        jobs.retain(|job| {
+            if job.source.symlink_metadata().is_ok() {
+                return true;
+            }
+            tracing::info!(file = %job.original_name, "a queued file is gone (done before the restart)");
+            if let Err(e) = self.jobs.remove(&job.id) {
+                tracing::error!("forgetting a finished job: {e}");
+            }
+            false
+        });
         if !jobs.is_empty() {
             tracing::info!(count = jobs.len(), "resuming queued ingest jobs");
         }
@@ -200,16 +158,12 @@ impl Ingest {
     }
 
     pub fn is_queued(&self, job_id: &str) -> bool {
-        self.jobs.contains_key(job_id).unwrap_or(false)
+        self.jobs.contains(job_id)
     }
 
     /// Records the job and runs it when a worker is free. Idempotent per job id.
     pub fn submit(self: &Arc<Self>, job: Job) -> AppResult<()> {
-        if self
-            .jobs
-            .insert(job.id.as_bytes(), db::encode(&job)?)?
-            .is_some()
-        {
+        if !self.jobs.record(&job)? {
             return Ok(());
         }
         self.spawn(job);
@@ -250,9 +204,31 @@ impl Ingest {
         let this = self.clone();
         tokio::spawn(async move {
             this.report_stage(&job, "queued");
-            let outcome = match this.permits.acquire().await {
-                Ok(_permit) => this.process(&job, &cancel).await,
-                Err(_) => Outcome::Failed("the server is shutting down".into()),
+            let mut wait = RETRY_FIRST;
+            let outcome = loop {
+                let attempt = match this.permits.acquire().await {
+                    Ok(_permit) => this.process(&job, &cancel).await,
+                    Err(_) => break Outcome::Failed("the server is shutting down".into()),
+                };
+                match attempt {
+                    Ok(outcome) => break outcome,
+                    Err(_) if cancel.load(std::sync::atomic::Ordering::SeqCst) => {
+                        break Outcome::Cancelled;
+                    }
+                    // The storage is down: not the file's fault. It stays queued and is retried
+                    // (without holding a worker) until the storage is back.
+                    Err(detail) => {
+                        tracing::warn!(
+                            file = %job.original_name,
+                            %detail,
+                            retry_in_secs = wait.as_secs(),
+                            "storage unavailable; the file stays queued"
+                        );
+                        this.report_stage(&job, "queued");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(RETRY_MAX);
+                    }
+                }
             };
             let outcome = match outcome {
                 Outcome::Failed(_) if cancel.load(std::sync::atomic::Ordering::SeqCst) => {
@@ -266,17 +242,15 @@ impl Ingest {
 
     fn finish(&self, job: &Job, outcome: Outcome) {
         match &outcome {
-            Outcome::Added(song) => {
-                tracing::info!(title = %song.title, id = %song.id, "song added");
-                crate::socket::broadcast(
-                    &self.io,
-                    LIBRARY_ROOM,
-                    "song:added",
-                    &json!({ "song": self.songs.view(song), "version": self.songs.version() }),
-                );
+            Outcome::Added(view, version) => {
+                tracing::info!(title = %view.song.title, id = %view.song.id, "song added");
+                self.bus.publish(Event::SongAdded {
+                    song: view.clone(),
+                    version: *version,
+                });
             }
-            Outcome::Duplicate(song) => {
-                tracing::info!(file = %job.original_name, existing = %song.id, "duplicate")
+            Outcome::Duplicate(view) => {
+                tracing::info!(file = %job.original_name, existing = %view.song.id, "duplicate")
             }
             Outcome::Failed(reason) => {
                 tracing::warn!(file = %job.original_name, %reason, "ingest failed")
@@ -291,7 +265,7 @@ impl Ingest {
         {
             reporter.finished(job, &outcome);
         }
-        if let Err(e) = self.jobs.remove(job.id.as_bytes()) {
+        if let Err(e) = self.jobs.remove(&job.id) {
             tracing::error!("forgetting a finished job: {e}");
         }
         self.running
@@ -315,13 +289,17 @@ impl Ingest {
         }
     }
 
-    async fn process(&self, job: &Job, cancel: &Arc<AtomicBool>) -> Outcome {
+    /// The outcome, or `Err(detail)` when the storage was unavailable (try again later).
+    async fn process(&self, job: &Job, cancel: &Arc<AtomicBool>) -> Result<Outcome, String> {
         match self.try_process(job, cancel).await {
-            Ok(outcome) => outcome,
-            Err(IngestError::Rejected(reason)) => Outcome::Failed(reason),
+            Ok(outcome) => Ok(outcome),
+            Err(IngestError::Rejected(reason)) => Ok(Outcome::Failed(reason)),
+            Err(IngestError::Unavailable(detail)) => Err(detail),
             Err(IngestError::Internal(detail)) => {
                 tracing::error!(file = %job.original_name, %detail, "ingest error");
-                Outcome::Failed(format!("the server could not store this file ({detail})"))
+                Ok(Outcome::Failed(format!(
+                    "the server could not store this file ({detail})"
+                )))
             }
         }
     }
@@ -340,7 +318,7 @@ impl Ingest {
             return Err(IngestError::Rejected("the file is empty".into()));
         }
         if let Some(existing) = self.songs.by_source_hash(&source_hash)? {
-            return Ok(Outcome::Duplicate(existing));
+            return Ok(Outcome::Duplicate(self.songs.view(&existing)));
         }
         clock.lap("hash");
 
@@ -380,24 +358,17 @@ impl Ingest {
             .map(|(data, _, ext)| format!("art/{}.{ext}", hex::encode(Sha256::digest(data))));
         let mut keys = vec![song_key.clone()];
         keys.extend(cover_key.clone());
-        self.intents.insert(
-            job.id.as_bytes(),
-            db::encode(&Intent {
-                keys,
-                created_at: now_secs(),
-            })?,
-        )?;
-        self.intents.flush_async().await?;
+        self.jobs.write_intent(&job.id, keys).await?;
         clock.lap("intent_fsync");
         self.blobs
             .put_file(&song_key, &staged_mp3, "audio/mpeg")
             .await
-            .map_err(|e| IngestError::Internal(format!("blob store: {e:?}")))?;
+            .map_err(IngestError::storage)?;
         if let (Some(key), Some((data, mime, _))) = (&cover_key, cover) {
             self.blobs
                 .put_bytes(key, data.into(), mime)
                 .await
-                .map_err(|e| IngestError::Internal(format!("blob store: {e:?}")))?;
+                .map_err(IngestError::storage)?;
         }
 
         clock.lap("blob_write_fsync");
@@ -408,12 +379,11 @@ impl Ingest {
         self.report_stage(job, "indexing");
         let song = build_song(job, tags, &report, source_hash, hash, size, cover_key);
         let outcome = match self.songs.insert(&song)? {
-            Ok(song) => Outcome::Added(song),
-            Err(existing) => Outcome::Duplicate(existing),
+            Ok((song, version)) => Outcome::Added(self.songs.view(&song), version),
+            Err(existing) => Outcome::Duplicate(self.songs.view(&existing)),
         };
-        self.intents.remove(job.id.as_bytes())?;
         clock.lap("index_commit");
-        self.intents.flush_async().await?;
+        self.jobs.clear_intent(&job.id).await?;
         clock.lap("commit_fsync");
         clock.log(&job.original_name);
         Ok(outcome)
@@ -461,11 +431,21 @@ enum IngestError {
     Rejected(String),
     /// Our fault (disk, blob store, database).
     Internal(String),
+    /// The blob store is unreachable or overloaded right now: retry later, the file is fine.
+    Unavailable(String),
 }
 
 impl IngestError {
     fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
+    }
+
+    fn storage(e: chillfi_storage::StorageError) -> Self {
+        if e.is_transient() {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Internal(format!("blob store: {e:?}"))
+        }
     }
 }
 

@@ -17,11 +17,9 @@ use sha2::{Digest, Sha256};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use crate::app::App;
-use crate::db::{self, Db, now_secs};
 use crate::error::{AppError, AppResult};
-use crate::playlists::Actor;
-use crate::songs::Song;
+use crate::store::db::{self, Db, now_secs};
+use crate::store::playlists::Actor;
 
 const SHARES: &str = "shares";
 /// SHA-256 of a token (hex) -> share id.
@@ -32,9 +30,8 @@ pub const MAX_LIFETIME_SECS: i64 = 10 * 366 * 24 * 3600;
 /// Failed token look-ups allowed per client address within [`GUESS_WINDOW`].
 pub const GUESSES_PER_WINDOW: usize = 30;
 pub const GUESS_WINDOW: Duration = Duration::from_secs(600);
-/// After the last allowed play started, requests that continue a play (a byte range not starting
-/// at 0: seeking) still work for this long plus the song's duration.
-const CONTINUE_GRACE_SECS: i64 = 600;
+/// A play ticket (see `share_http`) lets its play continue for the song's duration plus this.
+pub const PLAY_TICKET_GRACE_SECS: i64 = 600;
 /// Tokens are 32 random bytes in unpadded base64url.
 const TOKEN_LEN: usize = 43;
 
@@ -135,15 +132,6 @@ impl Share {
     pub fn is_exhausted(&self) -> bool {
         self.max_plays.is_some_and(|max| self.plays >= max)
     }
-
-    /// May a request that continues a play (a range not starting at byte 0) be served?
-    pub fn may_continue(&self, now: i64, song_duration_ms: u64) -> bool {
-        if !self.is_exhausted() {
-            return true;
-        }
-        let grace = CONTINUE_GRACE_SECS + (song_duration_ms / 1000) as i64;
-        self.last_play_at.is_some_and(|at| now - at <= grace)
-    }
 }
 
 /// What `create` checks before storing: a future expiry within ten years, a play limit in range.
@@ -195,8 +183,6 @@ pub struct Shares {
     shares: sled::Tree,
     tokens: sled::Tree,
     guesses: Arc<GuessLimiter>,
-    /// Share-handler plugins are asked on creation and on access (see docs/plugins.md).
-    plugins: Option<chillfi_plugin_host::PluginHost>,
 }
 
 impl Shares {
@@ -205,80 +191,7 @@ impl Shares {
             shares: db.tree(SHARES)?,
             tokens: db.tree(SHARE_TOKENS)?,
             guesses: Arc::new(GuessLimiter::new(GUESSES_PER_WINDOW, GUESS_WINDOW)),
-            plugins: None,
         })
-    }
-
-    /// Lets the first enabled share-handler plugin decide on new links and on every access.
-    pub fn with_plugins(mut self, plugins: Option<chillfi_plugin_host::PluginHost>) -> Self {
-        self.plugins = plugins;
-        self
-    }
-
-    /// The share handler's say on a new link: its limits and label, or its refusal
-    /// (`forbidden` with the plugin's reason). No handler, or one that faults: the request as is.
-    fn plugin_decision(
-        &self,
-        kind: ShareKind,
-        item_id: &str,
-        expires_at: Option<i64>,
-        max_plays: Option<u64>,
-    ) -> AppResult<(Option<i64>, Option<u64>, Option<String>)> {
-        let Some(host) = &self.plugins else {
-            return Ok((expires_at, max_plays, None));
-        };
-        let now = now_secs();
-        let req = chillfi_plugin_host::ShareCreateRequest {
-            kind: match kind {
-                ShareKind::Song => chillfi_plugin_host::ShareKind::Song,
-                ShareKind::Album => chillfi_plugin_host::ShareKind::Album,
-                ShareKind::Playlist => chillfi_plugin_host::ShareKind::Playlist,
-            },
-            item_id: item_id.to_string(),
-            title: String::new(),
-            requested_expires_at: expires_at.and_then(|t| u64::try_from(t).ok()),
-            requested_max_plays: max_plays.and_then(|n| u32::try_from(n).ok()),
-            now: u64::try_from(now).unwrap_or(0),
-        };
-        let decision = blocking_in_place(|| host.share_create_blocking(&req)).map_err(|r| {
-            tracing::info!(plugin = %r.plugin, "share link refused: {}", r.reason);
-            AppError::Forbidden(r.reason)
-        })?;
-        let expires = decision
-            .expires_at
-            .and_then(|t| i64::try_from(t).ok())
-            .or(expires_at);
-        let plays = decision
-            .max_plays
-            .map(i64::from)
-            .or(max_plays.and_then(|n| i64::try_from(n).ok()));
-        // The host validated the decision; the server's own limits still apply.
-        match validate_limits(expires, plays, now) {
-            Ok((expires, plays)) => Ok((expires, plays, decision.slug)),
-            Err(e) => {
-                tracing::warn!("ignoring a share handler's limits: {e}");
-                Ok((expires_at, max_plays, decision.slug))
-            }
-        }
-    }
-
-    /// Whether the share handler (if any) lets the link be used now; `false` is answered like
-    /// an expired link.
-    pub async fn plugin_allows(&self, share: &Share) -> bool {
-        let Some(host) = &self.plugins else {
-            return true;
-        };
-        let info = chillfi_plugin_host::ShareAccessInfo {
-            slug: share.slug.clone().unwrap_or_else(|| share.share_id.clone()),
-            plays_so_far: u32::try_from(share.plays).unwrap_or(u32::MAX),
-            max_plays: share
-                .max_plays
-                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
-            created_at: u64::try_from(share.created_at).unwrap_or(0),
-            expires_at: share.expires_at.and_then(|t| u64::try_from(t).ok()),
-            now: u64::try_from(now_secs()).unwrap_or(0),
-        };
-        host.share_access(&info).await
     }
 
     /// Stores a new link and returns it with its token (the only time the token exists in
@@ -288,11 +201,9 @@ impl Shares {
         creator_id: &str,
         kind: ShareKind,
         item_id: &str,
-        expires_at: Option<i64>,
-        max_plays: Option<u64>,
+        (expires_at, max_plays): (Option<i64>, Option<u64>),
+        slug: Option<String>,
     ) -> AppResult<(Share, String)> {
-        let (expires_at, max_plays, slug) =
-            self.plugin_decision(kind, item_id, expires_at, max_plays)?;
         let token = new_token();
         let share = Share {
             share_id: db::new_id(),
@@ -506,122 +417,6 @@ impl GuessLimiter {
     }
 }
 
-/// Runs a short blocking call (a plugin with a deadline) from sync code that may be on the
-/// async runtime's worker threads, without stalling the other tasks there.
-fn blocking_in_place<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
-}
-
-/// What a link shows: a title, a line of description, the songs and a cover.
-pub struct SharedItem {
-    pub title: String,
-    pub description: String,
-    pub songs: Vec<Song>,
-    pub cover_key: Option<String>,
-}
-
-/// Can the link's creator still see a playlist (others' private playlists may be unshared)?
-fn creator_sees_playlist(
-    app: &App,
-    share: &Share,
-) -> AppResult<Option<crate::playlists::Playlist>> {
-    let Some(creator) = app.users.get(&share.creator_id)? else {
-        return Ok(None);
-    };
-    let Some(playlist) = app.playlists.get(&share.item_id)? else {
-        return Ok(None);
-    };
-    Ok(playlist
-        .check_read(&Actor::from(&creator))
-        .is_ok()
-        .then_some(playlist))
-}
-
-/// Resolves what a link points at now; `None` when the item or the creator is gone.
-pub fn shared_item(app: &App, share: &Share) -> AppResult<Option<SharedItem>> {
-    if app.users.get(&share.creator_id)?.is_none() {
-        return Ok(None);
-    }
-    let item = match share.kind {
-        ShareKind::Song => app.songs.get(&share.item_id)?.map(|song| SharedItem {
-            title: song.title.clone(),
-            description: format!("{} · {}", song.artist, song.album),
-            cover_key: song.cover_key.clone(),
-            songs: vec![song],
-        }),
-        ShareKind::Album => app.songs.album(&share.item_id).map(|(album, views)| {
-            let songs: Vec<Song> = views.iter().map(|v| (*v.song).clone()).collect();
-            SharedItem {
-                title: album.name.clone(),
-                description: format!("{} · {}", album.artist, count_songs(songs.len())),
-                cover_key: songs.iter().find_map(|s| s.cover_key.clone()),
-                songs,
-            }
-        }),
-        ShareKind::Playlist => creator_sees_playlist(app, share)?.map(|playlist| {
-            let songs = app.songs.get_many(&playlist.song_ids);
-            let mut description = playlist
-                .description
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_string();
-            if description.is_empty() {
-                description = count_songs(songs.len());
-            }
-            SharedItem {
-                title: playlist.name.clone(),
-                description,
-                cover_key: songs.iter().find_map(|s| s.cover_key.clone()),
-                songs,
-            }
-        }),
-    };
-    Ok(item)
-}
-
-/// The song if it belongs to what the link shares now (cheap: no full resolution).
-pub fn shared_song(app: &App, share: &Share, song_id: &str) -> AppResult<Option<Song>> {
-    if app.users.get(&share.creator_id)?.is_none() {
-        return Ok(None);
-    }
-    let Some(song) = app.songs.get(song_id)? else {
-        return Ok(None);
-    };
-    let belongs = match share.kind {
-        ShareKind::Song => song.id == share.item_id,
-        ShareKind::Album => song.album_id == share.item_id,
-        ShareKind::Playlist => {
-            creator_sees_playlist(app, share)?.is_some_and(|p| p.song_ids.contains(&song.id))
-        }
-    };
-    Ok(belongs.then_some(song))
-}
-
-/// A link that may be opened now: known, not expired, not out of plays, item still there.
-pub fn open(app: &App, token: &str) -> AppResult<Option<(Share, SharedItem)>> {
-    let Some(share) = app.shares.by_token(token)? else {
-        return Ok(None);
-    };
-    if share.is_expired(now_secs()) || share.is_exhausted() {
-        return Ok(None);
-    }
-    Ok(shared_item(app, &share)?.map(|item| (share, item)))
-}
-
-fn count_songs(n: usize) -> String {
-    if n == 1 {
-        "1 song".to_string()
-    } else {
-        format!("{n} songs")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -649,11 +444,11 @@ mod tests {
     fn tokens_are_random_and_only_their_digest_is_stored() {
         let (dir, db, shares) = store_with_db();
         let (share, token) = shares
-            .create("alice", ShareKind::Song, "song1", None, None)
+            .create("alice", ShareKind::Song, "song1", (None, None), None)
             .unwrap();
         assert!(token_shape_ok(&token), "{token}");
         let (other, token2) = shares
-            .create("alice", ShareKind::Song, "song1", None, None)
+            .create("alice", ShareKind::Song, "song1", (None, None), None)
             .unwrap();
         assert_ne!(token, token2);
         assert_ne!(share.share_id, other.share_id);
@@ -726,7 +521,7 @@ mod tests {
     fn plays_are_counted_up_to_the_limit_even_under_contention() {
         let (_dir, shares) = store();
         let (share, _) = shares
-            .create("alice", ShareKind::Album, "a1", None, Some(50))
+            .create("alice", ShareKind::Album, "a1", (None, Some(50)), None)
             .unwrap();
         let threads: Vec<_> = (0..8)
             .map(|_| {
@@ -742,15 +537,9 @@ mod tests {
         let stored = shares.get(&share.share_id).unwrap().unwrap();
         assert_eq!(stored.plays, 50);
         assert!(stored.is_exhausted());
-        let now = now_secs();
-        assert!(
-            stored.may_continue(now, 180_000),
-            "seeking right after the last play"
-        );
-        assert!(!stored.may_continue(now + CONTINUE_GRACE_SECS + 181, 180_000));
 
         let (unlimited, _) = shares
-            .create("alice", ShareKind::Song, "s", None, None)
+            .create("alice", ShareKind::Song, "s", (None, None), None)
             .unwrap();
         assert!(shares.start_play(&unlimited.share_id).unwrap());
         assert!(!shares.start_play("unknown").unwrap());
@@ -760,7 +549,13 @@ mod tests {
     fn expired_links_start_no_play() {
         let (_dir, shares) = store();
         let (share, _) = shares
-            .create("alice", ShareKind::Song, "s", Some(now_secs() - 1), None)
+            .create(
+                "alice",
+                ShareKind::Song,
+                "s",
+                (Some(now_secs() - 1), None),
+                None,
+            )
             .unwrap();
         assert!(share.is_expired(now_secs()));
         assert!(!shares.start_play(&share.share_id).unwrap());
@@ -770,13 +565,13 @@ mod tests {
     fn listing_and_revoking_follow_ownership() {
         let (_dir, shares) = store();
         let (a1, t1) = shares
-            .create("alice", ShareKind::Song, "s1", None, None)
+            .create("alice", ShareKind::Song, "s1", (None, None), None)
             .unwrap();
         let (a2, _) = shares
-            .create("alice", ShareKind::Playlist, "p1", None, None)
+            .create("alice", ShareKind::Playlist, "p1", (None, None), None)
             .unwrap();
         let (b1, _) = shares
-            .create("bob", ShareKind::Song, "s1", None, None)
+            .create("bob", ShareKind::Song, "s1", (None, None), None)
             .unwrap();
         let alice = actor("alice", false);
         let ids = |v: Vec<Share>| {

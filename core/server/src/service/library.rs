@@ -2,15 +2,21 @@
 //! index), play (expiring stream URLs), and edit or delete songs (owner or admin, validated tags,
 //! album/artist regrouping, blob clean-up).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::app::App;
-use crate::db::now_secs;
+use chillfi_storage::BlobStore;
+
+use crate::bus::{Bus, Event};
+use crate::config::Config;
 use crate::error::{AppError, AppResult};
-use crate::songs::{self, Page, Song, SongFilter, SongSort, SongView, fold};
-use crate::users::{User, clean_text};
+use crate::service::stream_urls::StreamSigner;
+use crate::service::variants::Variants;
+use crate::store::db::now_secs;
+use crate::store::songs::{self, Page, Song, SongFilter, SongSort, SongView, Songs, fold};
+use crate::store::users::{User, clean_text};
 
 pub const MAX_LIMIT: u64 = 500;
 const DEFAULT_LIMIT: u64 = 50;
@@ -126,7 +132,8 @@ pub fn search_words(search: Option<&str>) -> AppResult<Vec<String>> {
         .collect())
 }
 
-pub fn list_songs(app: &App, req: SongListRequest) -> AppResult<PageOut<SongView>> {
+/// A validated song listing over `songs`.
+pub fn list_songs(songs: &Songs, req: SongListRequest) -> AppResult<PageOut<SongView>> {
     let sort = match req.sort.as_deref().unwrap_or("createdAt") {
         "title" => SongSort::Title,
         "artist" => SongSort::Artist,
@@ -163,10 +170,9 @@ pub fn list_songs(app: &App, req: SongListRequest) -> AppResult<PageOut<SongView
     };
     // Read the version first: the page is at least that new, so a client that then asks
     // `library:changes {since: version}` misses nothing.
-    let version = app.songs.version();
+    let version = songs.version();
     let Page { items, total } =
-        app.songs
-            .list(&filter, sort, desc, paging.offset(), paging.limit as usize);
+        songs.list(&filter, sort, desc, paging.offset(), paging.limit as usize);
     Ok(PageOut::new(items, total, paging, version))
 }
 
@@ -281,69 +287,163 @@ impl Metadata {
     }
 }
 
-/// Deletes the stored file and cover unless another song still uses them.
-pub async fn delete_blobs(app: &App, song: &Song) {
-    let mut keys = vec![song.blob_key()];
-    keys.extend(song.cover_key.clone());
-    for key in keys {
-        match app.songs.references_blob(&key) {
-            Ok(false) => {
-                if let Err(e) = app.blobs.delete(&key).await {
-                    tracing::warn!(key, "deleting a blob of a deleted song: {e:?}");
-                }
-            }
-            Ok(true) => {}
-            Err(e) => tracing::warn!(key, "checking blob references: {e}"),
-        }
-    }
-    crate::variants::delete_for(app, song).await;
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlayUrl {
     pub url: String,
     pub expires_at: i64,
     pub song: SongView,
-    pub format: crate::variants::PlayFormat,
+    pub format: crate::service::variants::PlayFormat,
 }
 
-/// A URL that streams the song (with Range) until `expires_at`: the stored MP3, or a cached
-/// streaming variant (which must already be in the blob store) chosen by `plugin`.
-pub async fn play_url(
-    app: &App,
-    song: &Song,
-    variant: Option<(&crate::variants::Variant, String)>,
-) -> AppResult<PlayUrl> {
-    let ttl = app.cfg.playback.url_ttl_secs;
-    let expires_at = now_secs() + ttl as i64;
-    let (key, format) = match &variant {
-        Some((v, plugin)) => (v.key(&song.hash), v.format(Some(plugin.clone()))),
-        None => (song.blob_key(), crate::variants::PlayFormat::stored(song)),
-    };
-    let name = variant.as_ref().map(|(v, _)| v.name());
-    let url = match app
-        .blobs
-        .presigned_get(&key, Duration::from_secs(ttl))
-        .await
-    {
-        Ok(Some(url)) => url,
-        Ok(None) => {
-            app.stream_signer
-                .variant_url(&song.id, &song.hash, name.as_deref(), expires_at)
+/// The library's rules over the song store: edits and deletions (owner or admin, validated tags,
+/// blob clean-up, announced on the bus) and stream URLs.
+#[derive(Clone)]
+pub struct Library {
+    cfg: Arc<Config>,
+    songs: Songs,
+    blobs: BlobStore,
+    variants: Arc<Variants>,
+    signer: Arc<StreamSigner>,
+    bus: Bus,
+}
+
+impl Library {
+    pub fn new(
+        cfg: Arc<Config>,
+        songs: Songs,
+        blobs: BlobStore,
+        variants: Arc<Variants>,
+        signer: Arc<StreamSigner>,
+        bus: Bus,
+    ) -> Self {
+        Self {
+            cfg,
+            songs,
+            blobs,
+            variants,
+            signer,
+            bus,
         }
-        Err(e) => {
-            return Err(AppError::internal(format!(
-                "presigning a stream URL: {e:?}"
-            )));
+    }
+
+    pub fn list_songs(&self, req: SongListRequest) -> AppResult<PageOut<SongView>> {
+        list_songs(&self.songs, req)
+    }
+
+    fn editable(&self, user: &User, song_id: &str) -> AppResult<Song> {
+        let song = self.songs.get(song_id)?.ok_or(AppError::NotFound("song"))?;
+        check_can_edit(user, &song)?;
+        Ok(song)
+    }
+
+    fn commit_edit(&self, edited: &Song) -> AppResult<SongView> {
+        let version = self.songs.replace(edited)?;
+        let view = self.songs.view(edited);
+        self.bus.publish(Event::SongUpdated {
+            song: view.clone(),
+            version,
+        });
+        Ok(view)
+    }
+
+    /// Edits one song's tags.
+    pub fn update(&self, user: &User, song_id: &str, metadata: &Metadata) -> AppResult<SongView> {
+        let edited = metadata.apply(&self.editable(user, song_id)?)?;
+        self.commit_edit(&edited)
+    }
+
+    /// Edits several songs the same way: every song is checked and validated before any is
+    /// written, so a refusal changes nothing.
+    pub fn update_many(
+        &self,
+        user: &User,
+        song_ids: &[String],
+        metadata: &Metadata,
+    ) -> AppResult<Vec<SongView>> {
+        if song_ids.is_empty() || song_ids.len() > MAX_LIMIT as usize {
+            return Err(AppError::invalid_field(
+                "songIds",
+                format!("1 to {MAX_LIMIT} songs per request"),
+            ));
         }
-    };
-    Ok(PlayUrl {
-        url,
-        expires_at,
-        song: app.songs.view(song),
-        format,
-    })
+        let edited = song_ids
+            .iter()
+            .map(|id| metadata.apply(&self.editable(user, id)?))
+            .collect::<AppResult<Vec<_>>>()?;
+        edited.iter().map(|song| self.commit_edit(song)).collect()
+    }
+
+    /// Deletes a song, its blobs when no other song uses them, and its cached variants.
+    pub async fn delete(&self, user: &User, song_id: &str) -> AppResult<Song> {
+        let song = self.editable(user, song_id)?;
+        let (song, version) = self.songs.remove(&song.id)?;
+        self.delete_blobs(&song).await;
+        tracing::info!(id = %song.id, title = %song.title, by = %user.username, "song deleted");
+        self.bus.publish(Event::SongDeleted {
+            song_id: song.id.clone(),
+            version,
+        });
+        Ok(song)
+    }
+
+    /// Deletes the stored file and cover unless another song still uses them.
+    async fn delete_blobs(&self, song: &Song) {
+        let mut keys = vec![song.blob_key()];
+        keys.extend(song.cover_key.clone());
+        for key in keys {
+            match self.songs.references_blob(&key) {
+                Ok(false) => {
+                    if let Err(e) = self.blobs.delete(&key).await {
+                        tracing::warn!(key, "deleting a blob of a deleted song: {e:?}");
+                    }
+                }
+                Ok(true) => {}
+                Err(e) => tracing::warn!(key, "checking blob references: {e}"),
+            }
+        }
+        self.variants.delete_for(&self.songs, song).await;
+    }
+
+    /// A URL that streams the song (with Range) until `expires_at`: the stored MP3, or a cached
+    /// streaming variant (which must already be in the blob store) chosen by `plugin`.
+    pub async fn play_url(
+        &self,
+        song: &Song,
+        variant: Option<(&crate::service::variants::Variant, String)>,
+    ) -> AppResult<PlayUrl> {
+        let ttl = self.cfg.playback.url_ttl_secs;
+        let expires_at = now_secs() + ttl as i64;
+        let (key, format) = match &variant {
+            Some((v, plugin)) => (v.key(&song.hash), v.format(Some(plugin.clone()))),
+            None => (
+                song.blob_key(),
+                crate::service::variants::PlayFormat::stored(song),
+            ),
+        };
+        let name = variant.as_ref().map(|(v, _)| v.name());
+        let url = match self
+            .blobs
+            .presigned_get(&key, Duration::from_secs(ttl))
+            .await
+        {
+            Ok(Some(url)) => url,
+            Ok(None) => self
+                .signer
+                .variant_url(&song.id, &song.hash, name.as_deref(), expires_at),
+            Err(e) => {
+                return Err(AppError::internal(format!(
+                    "presigning a stream URL: {e:?}"
+                )));
+            }
+        };
+        Ok(PlayUrl {
+            url,
+            expires_at,
+            song: self.songs.view(song),
+            format,
+        })
+    }
 }
 
 #[cfg(test)]

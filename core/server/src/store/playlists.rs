@@ -9,10 +9,10 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{self, Db, now_secs};
 use crate::error::{AppError, AppResult};
-use crate::songs::Song;
-use crate::users::{User, Users, clean_text};
+use crate::store::db::{self, Db, now_secs};
+use crate::store::songs::Song;
+use crate::store::users::{User, Users, clean_text};
 
 const PLAYLISTS: &str = "playlists";
 

@@ -1,110 +1,13 @@
-//! Serving stored blobs over HTTP: byte ranges (so browsers can seek), signed expiring stream
-//! URLs for the local backend, and content-addressed cover art.
-//! Invariant: a stream URL names a song, its stored file, the variant (none = the stored MP3;
-//! else a streaming variant, see `variants.rs`) and an expiry, signed with a key derived from the
-//! server secret; it stops working when any of them no longer holds.
+//! Serving stored blobs over HTTP: byte ranges (so browsers can seek), the signed `/stream/`
+//! URLs `service::stream_urls` hands out, and content-addressed cover art.
 
-use chillfi_storage::{ByteRange, StorageError};
-use hmac::{Hmac, Mac};
+use chillfi_storage::{BlobStore, ByteRange, StorageError};
 use poem::web::Path;
 use poem::{Body, Request, Response, handler, web::Data};
 use serde::Deserialize;
-use sha2::Sha256;
 
 use crate::app::App;
-use crate::db::now_secs;
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// Signs and checks `/stream/<songId>?exp=&sig=` URLs.
-pub struct StreamSigner {
-    key: [u8; 32],
-}
-
-impl StreamSigner {
-    /// `secret` is the server's signing secret; the stream key is derived from it so a leaked
-    /// stream signature says nothing about session tokens.
-    pub fn new(secret: &[u8]) -> Self {
-        let mut mac = new_mac(secret);
-        mac.update(b"chillfi stream url key v1");
-        Self {
-            key: mac.finalize().into_bytes().into(),
-        }
-    }
-
-    fn mac(
-        &self,
-        song_id: &str,
-        blob_hash: &str,
-        variant: Option<&str>,
-        expires_at: i64,
-    ) -> HmacSha256 {
-        let mut mac = new_mac(&self.key);
-        for part in [song_id, blob_hash, &expires_at.to_string()] {
-            mac.update(part.as_bytes());
-            mac.update(&[0]);
-        }
-        // Parts are NUL-terminated: a URL for the stored file never verifies for a variant.
-        if let Some(variant) = variant {
-            mac.update(b"variant\0");
-            mac.update(variant.as_bytes());
-            mac.update(&[0]);
-        }
-        mac
-    }
-
-    #[cfg(test)]
-    pub fn url(&self, song_id: &str, blob_hash: &str, expires_at: i64) -> String {
-        self.variant_url(song_id, blob_hash, None, expires_at)
-    }
-
-    /// `/stream/<songId>?exp=&sig=` (the stored MP3), or with `&v=<variant name>`.
-    pub fn variant_url(
-        &self,
-        song_id: &str,
-        blob_hash: &str,
-        variant: Option<&str>,
-        expires_at: i64,
-    ) -> String {
-        let sig = hex::encode(
-            self.mac(song_id, blob_hash, variant, expires_at)
-                .finalize()
-                .into_bytes(),
-        );
-        match variant {
-            Some(v) => format!("/stream/{song_id}?exp={expires_at}&v={v}&sig={sig}"),
-            None => format!("/stream/{song_id}?exp={expires_at}&sig={sig}"),
-        }
-    }
-
-    /// Constant-time check of a signature for the song as stored now.
-    #[cfg(test)]
-    pub fn verify(&self, song_id: &str, blob_hash: &str, expires_at: i64, sig_hex: &str) -> bool {
-        self.verify_variant(song_id, blob_hash, None, expires_at, sig_hex)
-    }
-
-    pub fn verify_variant(
-        &self,
-        song_id: &str,
-        blob_hash: &str,
-        variant: Option<&str>,
-        expires_at: i64,
-        sig_hex: &str,
-    ) -> bool {
-        let Ok(sig) = hex::decode(sig_hex) else {
-            return false;
-        };
-        expires_at > now_secs()
-            && self
-                .mac(song_id, blob_hash, variant, expires_at)
-                .verify_slice(&sig)
-                .is_ok()
-    }
-}
-
-fn new_mac(key: &[u8]) -> HmacSha256 {
-    HmacSha256::new_from_slice(key).expect("HMAC accepts keys of every length")
-}
+use crate::store::songs::art_name;
 
 /// Parses a single `Range: bytes=...` header. `Ok(None)`: no (or an ignorable) range, send it
 /// all; `Err(())`: unsatisfiable (416).
@@ -140,13 +43,13 @@ fn status(code: http::StatusCode) -> Response {
 
 /// Streams a blob with Range support. `HEAD` gets the headers only.
 pub async fn blob_response(
-    app: &App,
+    blobs: &BlobStore,
     key: &str,
     content_type: &str,
     cache_control: &str,
     req: &Request,
 ) -> Response {
-    let total = match app.blobs.head(key).await {
+    let total = match blobs.head(key).await {
         Ok(Some(size)) => size,
         Ok(None) => return status(http::StatusCode::NOT_FOUND),
         Err(e) => {
@@ -172,7 +75,7 @@ pub async fn blob_response(
     let body = if head_only || total == 0 {
         None
     } else {
-        match app.blobs.get(key, range).await {
+        match blobs.get(key, range).await {
             Ok(body) => Some(body),
             Err(StorageError::NotFound { .. }) => return status(http::StatusCode::NOT_FOUND),
             Err(StorageError::RangeNotSatisfiable { size }) => {
@@ -245,7 +148,7 @@ pub async fn stream_song(
     match q.v.as_deref() {
         None => {
             blob_response(
-                app,
+                &app.blobs,
                 &song.blob_key(),
                 "audio/mpeg",
                 "private, no-store",
@@ -253,10 +156,10 @@ pub async fn stream_song(
             )
             .await
         }
-        Some(name) => match crate::variants::Variant::parse(name) {
+        Some(name) => match crate::service::variants::Variant::parse(name) {
             Some(v) => {
                 let key = v.key(&song.hash);
-                blob_response(app, &key, v.codec.mime(), "private, no-store", req).await
+                blob_response(&app.blobs, &key, v.codec.mime(), "private, no-store", req).await
             }
             None => status(http::StatusCode::NOT_FOUND),
         },
@@ -271,25 +174,14 @@ pub async fn art(Data(app): Data<&App>, Path(name): Path<String>, req: &Request)
         return status(http::StatusCode::NOT_FOUND);
     };
     let key = format!("art/{name}");
-    blob_response(app, &key, mime, "public, max-age=31536000, immutable", req).await
-}
-
-/// Only names the pipeline produces: 64 lowercase hex digits and a known image extension.
-fn art_name(name: &str) -> Option<&'static str> {
-    let (hash, ext) = name.split_once('.')?;
-    let mime = match ext {
-        "jpg" => "image/jpeg",
-        "png" => "image/png",
-        _ => return None,
-    };
-    let hex = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    hex.then_some(mime)
-}
-
-/// `/art/...` URL for a blob key `art/<hash>.<ext>`.
-pub fn art_url(cover_key: &str) -> Option<String> {
-    let name = cover_key.strip_prefix("art/")?;
-    art_name(name).map(|_| format!("/art/{name}"))
+    blob_response(
+        &app.blobs,
+        &key,
+        mime,
+        "public, max-age=31536000, immutable",
+        req,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -316,57 +208,5 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=abc"), 100), Err(()));
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Ok(None));
         assert_eq!(parse_range(Some("items=0-1"), 100), Ok(None));
-    }
-
-    #[test]
-    fn stream_signatures_bind_song_file_and_expiry() {
-        let signer = StreamSigner::new(b"server secret");
-        let exp = now_secs() + 60;
-        let url = signer.url("song1", "hash1", exp);
-        let sig = url.rsplit("sig=").next().unwrap();
-        assert!(signer.verify("song1", "hash1", exp, sig));
-        assert!(!signer.verify("song2", "hash1", exp, sig), "other song");
-        assert!(!signer.verify("song1", "hash2", exp, sig), "replaced file");
-        assert!(
-            !signer.verify("song1", "hash1", exp + 1, sig),
-            "moved expiry"
-        );
-        let mut tampered = sig.to_string();
-        tampered.replace_range(0..1, if sig.starts_with('0') { "1" } else { "0" });
-        assert!(!signer.verify("song1", "hash1", exp, &tampered));
-        let past = now_secs() - 1;
-        let old = signer.url("song1", "hash1", past);
-        assert!(!signer.verify("song1", "hash1", past, old.rsplit("sig=").next().unwrap()));
-        assert!(!StreamSigner::new(b"other").verify("song1", "hash1", exp, sig));
-
-        let v = signer.variant_url("song1", "hash1", Some("opus-96k"), exp);
-        assert!(v.contains("&v=opus-96k&"), "{v}");
-        let vsig = v.rsplit("sig=").next().unwrap();
-        assert!(signer.verify_variant("song1", "hash1", Some("opus-96k"), exp, vsig));
-        assert!(
-            !signer.verify_variant("song1", "hash1", Some("opus-64k"), exp, vsig),
-            "other variant"
-        );
-        assert!(
-            !signer.verify_variant("song1", "hash1", None, exp, vsig),
-            "variant sig for the file"
-        );
-        assert!(
-            !signer.verify_variant("song1", "hash1", Some("opus-96k"), exp, sig),
-            "file sig for a variant"
-        );
-    }
-
-    #[test]
-    fn only_pipeline_art_names_are_served() {
-        let hash = "a".repeat(64);
-        assert!(art_name(&format!("{hash}.jpg")).is_some());
-        assert!(art_name(&format!("{hash}.gif")).is_none());
-        assert!(art_name("../../secret.jpg").is_none());
-        assert!(art_name(&format!("{}.png", "A".repeat(64))).is_none());
-        assert_eq!(
-            art_url(&format!("art/{hash}.png")),
-            Some(format!("/art/{hash}.png"))
-        );
     }
 }

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::db::{self, Db, now_secs};
 use crate::error::{AppError, AppResult};
+use crate::store::db::{self, Db, now_secs};
 
 const USERS: &str = "users";
 const USERNAMES: &str = "usernames";

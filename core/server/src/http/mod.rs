@@ -1,4 +1,10 @@
-//! HTTP routes (poem). Socket.IO shares the port under `/socket.io/`.
+//! The HTTP transport (poem): every route, the blob streams, the public share page, the embedded
+//! UI and the bridge that hands `/socket.io/` to socketioxide on the same port.
+
+pub mod bridge;
+pub mod share_page;
+pub mod streams;
+pub mod web;
 
 use poem::web::{Data, Json};
 use poem::{
@@ -8,9 +14,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::{App, AppState};
-use crate::bridge::SocketIoEndpoint;
 use crate::error::{AppError, ok_envelope};
-use crate::{stream, web};
+use bridge::SocketIoEndpoint;
 
 /// An [`AppError`] as an HTTP response: the same envelope as Socket.IO acks.
 #[derive(Debug, thiserror::Error)]
@@ -73,14 +78,14 @@ pub fn routes(app: App, socket_io: SocketIoEndpoint) -> impl poem::Endpoint {
         .nest_no_strip("/socket.io", socket_io)
         .at(
             "/stream/:song_id",
-            get(stream::stream_song).head(stream::stream_song),
+            get(streams::stream_song).head(streams::stream_song),
         )
-        .at("/art/:name", get(stream::art).head(stream::art))
-        .at("/s/:token", get(crate::share_http::page))
-        .at("/s/:token/art", get(crate::share_http::art))
+        .at("/art/:name", get(streams::art).head(streams::art))
+        .at("/s/:token", get(share_page::page))
+        .at("/s/:token/art", get(share_page::art))
         .at(
             "/s/:token/stream/:id",
-            get(crate::share_http::stream).head(crate::share_http::stream),
+            get(share_page::stream).head(share_page::stream),
         )
         .at("/", get(web::index))
         .at("/*path", get(web::static_file))
@@ -94,11 +99,27 @@ async fn api_not_found() -> HttpResult {
     Err(HttpError(AppError::NotFound("route")))
 }
 
+/// How long health waits for the storage check: it answers within a second whatever the storage
+/// does (a hanging S3 makes it `degraded`, it does not hang it).
+const HEALTH_STORAGE_WAIT: std::time::Duration = std::time::Duration::from_millis(800);
+
 #[handler]
 async fn health(Data(app): Data<&App>) -> Json<Value> {
-    let storage = app.blobs.health().await;
+    let storage = match tokio::time::timeout(HEALTH_STORAGE_WAIT, app.blobs.health()).await {
+        Ok(health) => health,
+        Err(_) => chillfi_storage::Health {
+            backend: app.blobs.backend(),
+            ok: false,
+            detail: format!(
+                "no answer from the storage within {} ms",
+                HEALTH_STORAGE_WAIT.as_millis()
+            ),
+        },
+    };
+    let degraded: Vec<&str> = if storage.ok { vec![] } else { vec!["storage"] };
     Json(json!({
-        "status": if storage.ok { "ok" } else { "degraded" },
+        "status": if degraded.is_empty() { "ok" } else { "degraded" },
+        "degraded": degraded,
         "version": AppState::version(),
         "uptimeSecs": app.started.elapsed().as_secs(),
         "storage": storage,

@@ -57,7 +57,9 @@ pub async fn static_file(req: &Request) -> Response {
     asset(path, cache).unwrap_or_else(|| http::StatusCode::NOT_FOUND.into_response())
 }
 
-/// Adds the Content-Security-Policy and related headers to every response.
+/// Adds the Content-Security-Policy and related headers to every response, errors included
+/// (404s and 405s of the router, rejected extractors and handler errors are turned into their
+/// responses here, so that none leaves without the headers).
 pub struct SecurityHeaders {
     csp: String,
 }
@@ -95,7 +97,10 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        let mut resp = self.inner.call(req).await?.into_response();
+        let mut resp = match self.inner.call(req).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => err.into_response(),
+        };
         let headers = resp.headers_mut();
         let mut set = |name: &'static str, value: &str| {
             if let Ok(v) = http::HeaderValue::from_str(value) {

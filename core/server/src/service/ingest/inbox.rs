@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 
 use super::{Ingest, Job, Origin, Outcome, Reporter};
 use crate::config::{Config, InboxAfterImport};
-use crate::db::now_secs;
-use crate::users::Users;
+use crate::store::db::now_secs;
+use crate::store::users::Users;
 
 const FAILED: &str = "failed";
 const DONE: &str = "done";
@@ -274,29 +274,34 @@ impl Inbox {
         Some(parts.join("/"))
     }
 
-    /// Moves a file to `failed/` (keeping its subfolder) and writes the reason beside it.
+    /// Moves a file to `failed/` (keeping its subfolder) with the reason beside it. The reason is
+    /// written first: a crash in between leaves the file in the inbox (its job still queued, so it
+    /// is failed again, over the same note), never a failed file without its reason.
     fn fail(&self, path: &Path, reason: &str) {
         let relative = self.relative(path).unwrap_or_else(|| "unknown".into());
         let target = unique(self.root.join(FAILED).join(&relative));
         if let Some(parent) = target.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
+        let note = target.with_file_name(format!(
+            "{}.error.txt",
+            target
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default()
+        ));
+        let text = format!("{relative}\n\nChillFi could not import this file:\n{reason}\n");
+        if let Err(e) = std::fs::write(&note, text) {
+            tracing::error!("writing {}: {e}", note.display());
+        }
         match std::fs::rename(path, &target) {
             Ok(()) => {
-                let note = target.with_file_name(format!(
-                    "{}.error.txt",
-                    target
-                        .file_name()
-                        .map(|n| n.to_string_lossy().to_string())
-                        .unwrap_or_default()
-                ));
-                let text = format!("{relative}\n\nChillFi could not import this file:\n{reason}\n");
-                if let Err(e) = std::fs::write(&note, text) {
-                    tracing::error!("writing {}: {e}", note.display());
-                }
-                tracing::warn!(file = %relative, %reason, "moved to the inbox's failed folder");
+                tracing::warn!(file = %relative, %reason, "moved to the inbox's failed folder")
             }
-            Err(e) => tracing::error!("moving {} to failed/: {e}", path.display()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&note);
+                tracing::error!("moving {} to failed/: {e}", path.display())
+            }
         }
     }
 
@@ -340,7 +345,7 @@ impl Reporter for Inbox {
         }
         match outcome {
             // A duplicate is already in the library: the inbox copy has done its job.
-            Outcome::Added(_) | Outcome::Duplicate(_) => self.succeeded(&job.source),
+            Outcome::Added(..) | Outcome::Duplicate(_) => self.succeeded(&job.source),
             Outcome::Failed(reason) => self.fail(&job.source, reason),
             Outcome::Cancelled => {}
         }
