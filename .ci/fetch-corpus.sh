@@ -11,11 +11,15 @@ NAME=mutagen-1.47.0.tar.gz
 SHA256=719fadef0a978c31b4cf3c956261b3c58b6948b32023078a2117b1de09f0fc99
 ARCHIVE="$DIR/$NAME"
 
+# The cache and the venv are shared by every clone on the machine: one fetch at a time (the
+# lock is released when this script exits).
+mkdir -p "$DIR" "$(dirname "$VENV")"
+exec 8>"$(dirname "$VENV")/.install.lock"
+flock 8
 if [ -f "$ARCHIVE" ] && echo "$SHA256  $ARCHIVE" | sha256sum --check --status; then
     echo "$ARCHIVE"
     exit 0
 fi
-mkdir -p "$DIR"
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" >&2
 fi

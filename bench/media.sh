@@ -3,6 +3,7 @@
 #
 #   bench/media.sh            # 3-minute stereo FLAC and 320k MP3, best of 3 runs each
 #   SECONDS_LONG=60 RUNS=1 bench/media.sh   # quicker
+#   BUILD=1 bench/media.sh                  # rebuild the example first (default: use the existing one)
 #
 # Prints, for each comparison, wall and CPU (user+sys) seconds and the ratio against its target:
 #   1. FLAC -> MP3 320k CBR: in-process (core/media/examples/convert.rs, --release) vs
@@ -12,7 +13,7 @@
 #   3. N = nproc FLAC encodes in parallel vs one: throughput ratio      target >= 1.8 on 2 cores
 #   4. MP3 -> Opus 96k (on-the-fly streaming variant) in-process vs `ffmpeg -c:a libopus -b:a 96k`
 # Also prints peak RSS of the in-process convert (memory must not grow with the file size).
-# Needs ffmpeg, cargo, awk and GNU time (/usr/bin/time). Numbers are noisy on a busy machine.
+# Needs ffmpeg, cargo (only without a release build), awk and GNU time (/usr/bin/time). Numbers are noisy on a busy machine.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -25,8 +26,13 @@ BIN="$TARGET_DIR/release/examples/convert"
 command -v ffmpeg >/dev/null || { echo "ffmpeg CLI is required (apt-get install ffmpeg)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "GNU time is required (apt-get install time)" >&2; exit 1; }
 
-echo "building the example (release)..." >&2
-(cd "$ROOT" && cargo build --quiet --release -p chillfi-media --example convert)
+# An existing release build is used as it is (BUILD=1 rebuilds it first).
+if [ -x "$BIN" ] && [ "${BUILD:-0}" != 1 ]; then
+  echo "using $BIN (built $(date -r "$BIN" '+%F %T'); BUILD=1 rebuilds)" >&2
+else
+  echo "building the example (release)..." >&2
+  (cd "$ROOT" && cargo build --quiet --release -p chillfi-media --example convert)
+fi
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -94,7 +100,7 @@ printf '  throughput ratio (N*one/parallel): %s   (target >= 1.8 on 2 cores)\n' 
   "$(awk -v n="$N" -v a="$w_one" -v b="$w_par" 'BEGIN { printf "%.2f", n * a / b }')"
 printf '\n== 4. On-the-fly Opus 96k (what a "mobile" transcode profile asks for) ==\n'
 read -r w_op c_op _ <<<"$(measure "$BIN" "$WORK/in.mp3" "$WORK/out_inproc.ogg" --opus 96)"
-read -r w_opc c_opc _ <<<"$(measure ffmpeg -nostdin -v error -y -i "$WORK/in.mp3" -map 0:a -c:a libopus -b:a 96k "$WORK/out_cli.ogg")"
+read -r w_opc c_opc _ <<<"$(measure ffmpeg -nostdin -v error -y -i "$WORK/in.mp3" -map 0:a -c:a libopus -b:a 96k -vbr constrained "$WORK/out_cli.ogg")"
 printf '  in-process : wall %6.2fs  cpu %6.2fs\n' "$w_op" "$c_op"
 printf '  ffmpeg CLI : wall %6.2fs  cpu %6.2fs\n' "$w_opc" "$c_opc"
 printf '  ratio in-process/CLI: wall %s  cpu %s   (target <= 1.0)\n' "$(ratio "$w_op" "$w_opc")" "$(ratio "$c_op" "$c_opc")"

@@ -9,6 +9,8 @@
 # Environment:
 #   VERSION           package version (default: the workspace version in Cargo.toml)
 #   CARGO_TARGET_DIR  where the release binary is (default: ./target)
+#   PKG_BIN           with --no-build: package this binary instead (CI packages the binary its
+#                     tests ran, built with the `ci` profile, rather than building twice)
 #   CHILLFI_TOOLS     cache for the packaging tools (default: /var/tmp/chillfi-tools)
 #   PKG_FORMATS       "deb rpm" (default), or one of them
 #   PKG_FAST=1        lighter compression (quicker; for test builds)
@@ -53,22 +55,27 @@ esac
 ensure_cargo_tool() {
     local crate=$1 version=$2 bin=$3
     local path=$TOOLS/cargo/bin/$bin
-    if [ -x "$path" ] && grep -q "\"$crate $version " "$TOOLS/cargo/.crates.toml" 2>/dev/null; then
-        return
-    fi
-    say "installing $crate $version into $TOOLS/cargo (once)"
+    # $TOOLS is shared by every clone on the machine: one install at a time (flock on fd 8),
+    # and the check is repeated under the lock (another run may have just installed it).
     mkdir -p "$TOOLS/cargo"
-    CARGO_TARGET_DIR=$TOOLS/build cargo install --locked --quiet --root "$TOOLS/cargo" \
-        "$crate@$version"
-    rm -rf "$TOOLS/build"
+    exec 8>"$TOOLS/.install.lock"
+    flock 8
+    if ! { [ -x "$path" ] && grep -q "\"$crate $version " "$TOOLS/cargo/.crates.toml" 2>/dev/null; }; then
+        say "installing $crate $version into $TOOLS/cargo (once)"
+        CARGO_TARGET_DIR=$TOOLS/build cargo install --locked --quiet --root "$TOOLS/cargo" \
+            "$crate@$version"
+        rm -rf "$TOOLS/build"
+    fi
+    exec 8>&-
 }
 
 apt_install() {
     [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
         || die "missing $*: install it with your package manager"
     say "apt-get install $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
-        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; } \
+    local apt=(apt-get -o DPkg::Lock::Timeout=600)
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq "$@" >/dev/null \
+        || { "${apt[@]}" update -qq && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq "$@" >/dev/null; } \
         || die "apt-get install $* failed"
 }
 
@@ -86,6 +93,7 @@ export PATH=$TOOLS/cargo/bin:$PATH
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release/chillfi
+[ "$NO_BUILD" = 1 ] && [ -n "${PKG_BIN:-}" ] && BIN=$PKG_BIN
 if [ "$NO_BUILD" = 0 ]; then
     # The web UI is embedded into the binary at compile time.
     [ -f web/dist/index.html ] || die "web/dist is missing: build the web UI first (cd web && npm ci && npm run build)"

@@ -6,6 +6,7 @@
 #
 #   packaging/test.sh                  full run (builds the release binary if needed)
 #   PKG_TEST_NO_BUILD=1 packaging/test.sh    use the release binary already built
+#   PKG_TEST_NO_BUILD=1 PKG_BIN=path packaging/test.sh    package and test that binary instead
 #   PKG_TEST_INBOX=0 packaging/test.sh       skip the inbox import check
 #
 # No systemd runs here (nor in CI), so the test runs in a private mount namespace where

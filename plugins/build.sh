@@ -32,6 +32,9 @@ log() { [ "${QUIET:-0}" = 1 ] || echo "build.sh: $*" >&2; }
 QUIET_FLAG=()
 [ "${QUIET:-0}" = 1 ] && QUIET_FLAG=(--quiet)
 die() { echo "build.sh: error: $*" >&2; exit 1; }
+# Installs into $TOOLS are shared by every clone on the machine: one at a time (flock).
+lock_tools() { mkdir -p "$TOOLS"; exec 8>"$TOOLS/.install.lock"; flock 8; }
+unlock_tools() { exec 8>&-; }
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"
@@ -61,13 +64,16 @@ ensure_debian_toolchain() {
             echo "deb http://deb.debian.org/debian-security bookworm-security main" |
                 as_root tee /etc/apt/sources.list.d/chillfi-security.list >/dev/null
         fi
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+            "${missing[@]}" >/dev/null
     fi
     [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] || die "Debian's rustc/cargo (rustc-web, cargo-web) missing in /usr/bin"
     [ -x /usr/bin/wasm-ld-22 ] || die "/usr/bin/wasm-ld-22 missing (package lld-22)"
 
     WCL="$TOOLS/cargo/bin/wasm-component-ld"
+    # Another run (a second clone, CI next to a developer) may be installing it right now.
+    lock_tools
     if ! { [ -x "$WCL" ] && "$WCL" --version 2>/dev/null | grep -q "$WCL_VERSION"; }; then
         log "installing wasm-component-ld $WCL_VERSION into $TOOLS/cargo (about 80 s, once)"
         mkdir -p "$TOOLS/cargo"
@@ -75,6 +81,7 @@ ensure_debian_toolchain() {
         RUSTC=/usr/bin/rustc /usr/bin/cargo install wasm-component-ld --version "$WCL_VERSION" \
             --locked --root "$TOOLS/cargo" --quiet
     fi
+    unlock_tools
 }
 
 build_debian() {

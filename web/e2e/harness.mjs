@@ -147,11 +147,11 @@ export async function launchBrowser() {
 }
 
 /**
- * A new context + page at `viewport`. Collects console errors and CSP violations so tests can
+ * A new context + page at `viewport` (`hasTouch`: a touch screen). Collects console errors and CSP violations so tests can
  * assert none happened.
  */
-export async function openPage(browser, stack, { viewport = DESKTOP, hash = '' } = {}) {
-  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, colorScheme: 'dark', reducedMotion: 'reduce' });
+export async function openPage(browser, stack, { viewport = DESKTOP, hash = '', hasTouch = false, colorScheme = 'dark' } = {}) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, colorScheme, reducedMotion: 'reduce', hasTouch });
   context.setDefaultTimeout(15000);
   const page = await context.newPage();
   page.problems = [];
@@ -317,4 +317,78 @@ export async function uploadViaSocket(stack, user, files) {
   } finally {
     s.close();
   }
+}
+
+/**
+ * Text on the page whose contrast with what is behind it is under `min` (WCAG 2 ratio), as
+ * `{text, ratio, fg, bg, where}`. The colour behind is the composite of the ancestors'
+ * background colours; `opacity` on the way up blends the text into it. Hidden and disabled
+ * text (WCAG exempts inactive controls) and text over images are not checked.
+ */
+export async function lowContrast(page, min = 4.5) {
+  await page.mouse.move(0, 0);
+  return page.evaluate((min) => {
+    const parse = (c) => {
+      const srgb = c.match(/^color\(srgb ([^)]+)\)/);
+      if (srgb) {
+        const p = srgb[1].split(/[ /]+/).filter(Boolean).map(Number);
+        return { r: p[0] * 255, g: p[1] * 255, b: p[2] * 255, a: p.length > 3 ? p[3] : 1 };
+      }
+      const m = c.match(/rgba?\(([^)]+)\)/);
+      if (!m) return null;
+      const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+      return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+    };
+    const over = (top, under) => {
+      const a = top.a + under.a * (1 - top.a);
+      if (a === 0) return { r: 0, g: 0, b: 0, a: 0 };
+      const ch = (k) => (top[k] * top.a + under[k] * under.a * (1 - top.a)) / a;
+      return { r: ch('r'), g: ch('g'), b: ch('b'), a };
+    };
+    const lum = ({ r, g, b }) => {
+      const f = (v) => {
+        v /= 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const ratio = (x, y) => {
+      const [a, b] = [lum(x), lum(y)].sort((p, q) => q - p);
+      return (a + 0.05) / (b + 0.05);
+    };
+    const hex = ({ r, g, b }) => '#' + [r, g, b].map((v) => Math.round(v).toString(16).padStart(2, '0')).join('');
+    const out = [];
+    const seen = new Set();
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (!el || !n.textContent.trim() || seen.has(el)) continue;
+      seen.add(el);
+      if (el.closest('script, style, option, [aria-hidden="true"], :disabled, [aria-disabled="true"], .sr-only')) continue;
+      const r = el.getBoundingClientRect();
+      const cs = getComputedStyle(el);
+      if (r.width < 2 || r.height < 2 || cs.visibility !== 'visible' || r.bottom < 0 || r.top > innerHeight) continue;
+      // what is behind: background colours from the element up, composited bottom-up
+      const layers = [];
+      let opacity = 1;
+      let overImage = false;
+      for (let a = el; a; a = a.parentElement) {
+        const s = getComputedStyle(a);
+        opacity *= Number(s.opacity);
+        if (s.backgroundImage !== 'none') overImage = true;
+        const bg = parse(s.backgroundColor);
+        if (bg && bg.a > 0) layers.push(bg);
+        if (bg && bg.a === 1) break;
+      }
+      if (overImage) continue;
+      let bg = { r: 255, g: 255, b: 255, a: 1 };
+      for (const l of layers.reverse()) bg = over(l, bg);
+      const fg0 = parse(cs.color);
+      if (!fg0) continue;
+      const fg = over({ ...fg0, a: fg0.a * opacity }, bg);
+      const q = ratio(fg, bg);
+      if (q < min) out.push({ text: n.textContent.trim().slice(0, 40), ratio: Math.round(q * 100) / 100, fg: hex(fg), bg: hex(bg), where: el.className || el.tagName });
+    }
+    return out;
+  }, min);
 }

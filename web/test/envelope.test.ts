@@ -49,13 +49,31 @@ describe('helpers', () => {
   });
   it('spreads errors over a form', () => {
     const e = new ApiError('invalid', 'a display name has 1 to 64 characters', { field: 'displayName' });
-    expect(fieldErrors(e, ['displayName', 'bio'])).toEqual({ fields: { displayName: e.message } });
-    expect(fieldErrors(e, ['bio'])).toEqual({ form: e.message, fields: {} });
+    expect(fieldErrors(e, ['displayName', 'bio'])).toEqual({ fields: { displayName: 'A display name has 1 to 64 characters.' } });
+    expect(fieldErrors(e, ['bio'])).toEqual({ form: 'A display name has 1 to 64 characters.', fields: {} });
   });
   it('puts a nested field (song:update metadata.year) on the form field', () => {
-    const e = new ApiError('invalid', 'a year is 1000 to 9999', { field: 'metadata.year' });
-    expect(fieldErrors(e, ['title', 'year'])).toEqual({ fields: { year: e.message } });
-    expect(fieldErrors(e, ['title'])).toEqual({ form: e.message, fields: {} });
+    const e = new ApiError('invalid', 'year is 1000 to 9999 or null', { field: 'metadata.year' });
+    const human = 'The year must be a whole number from 1000 to 9999, or left empty.';
+    expect(fieldErrors(e, ['title', 'year'])).toEqual({ fields: { year: human } });
+    expect(fieldErrors(e, ['title'])).toEqual({ form: human, fields: {} });
+  });
+  it('turns server validation texts into sentences for people, keeping unknown ones', () => {
+    const h = (message: string, field?: string) => new ApiError('invalid', message, { field }).userMessage;
+    expect(h('cannot be empty', 'metadata.title')).toBe('The title cannot be empty.');
+    expect(h('a tag is one line', 'metadata.genre')).toBe('The genre must be a single line of text.');
+    expect(h('at most 256 characters', 'metadata.album')).toBe('The album can be at most 256 characters long.');
+    expect(h('track is 0 to 999 or null', 'metadata.track')).toBe('The track number must be a whole number from 0 to 999, or left empty.');
+    expect(h('a password needs at least 8 characters', 'newPassword')).toBe('Use a password of at least 8 characters.');
+    expect(h('the current password is wrong', 'currentPassword')).toBe('The current password is not right.');
+    expect(h("no user named 'bob'", 'usernames')).toBe('There is no user named “bob”.');
+    expect(h('maxPlays is 1 to 1000000', 'maxPlays')).toBe('The play limit is a number from 1 to 1000000.');
+    expect(h('something new the UI does not know', 'x')).toBe('Something new the UI does not know.');
+    expect(h('Already a sentence!')).toBe('Already a sentence!');
+    // an unknown event stays as the server said it (the screens look for it)
+    expect(h("unknown event 'x:y'")).toBe("unknown event 'x:y'");
+    // other codes keep their text, as a sentence
+    expect(new ApiError('conflict', 'that username is taken').userMessage).toBe('That username is taken.');
   });
   it('recognises unknown events', () => {
     expect(isUnknownEvent(new ApiError('invalid', "unknown event 'song:list'"))).toBe(true);

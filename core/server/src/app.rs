@@ -1,39 +1,50 @@
-//! Application state shared by the HTTP routes, the Socket.IO events and background tasks.
+//! The wiring: stores, services, the bus and the plugin host, shared by the transports (HTTP
+//! routes, Socket.IO events) and background tasks.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use socketioxide::SocketIo;
 
-use crate::auth::Auth;
-use crate::config::Config;
-use crate::db::Db;
-use crate::ingest::upload::Uploads;
-use crate::player::Player;
-use crate::songs::Songs;
-use crate::stream::StreamSigner;
-use crate::users::Users;
 use chillfi_storage::BlobStore;
+
+use crate::bus::Bus;
+use crate::config::Config;
+use crate::service::auth::Auth;
+use crate::service::ingest::upload::Uploads;
+use crate::service::library::Library;
+use crate::service::sharing::Sharing;
+use crate::service::stream_urls::StreamSigner;
+use crate::store::db::Db;
+use crate::store::player::Player;
+use crate::store::playlists::Playlists;
+use crate::store::shares::Shares;
+use crate::store::songs::Songs;
+use crate::store::users::Users;
 
 pub struct AppState {
     pub cfg: Arc<Config>,
     pub users: Users,
     pub songs: Songs,
     pub player: Player,
-    pub playlists: crate::playlists::Playlists,
-    pub shares: crate::shares::Shares,
-    pub stream_signer: StreamSigner,
+    pub playlists: Playlists,
+    pub shares: Shares,
+    pub sharing: Sharing,
+    pub library: Library,
+    pub stream_signer: Arc<StreamSigner>,
     pub blobs: BlobStore,
     pub uploads: Arc<Uploads>,
     /// `None` when `[plugins] enabled = false` or the host could not start.
     pub plugins: Option<chillfi_plugin_host::PluginHost>,
     /// Streaming variants asked for by transcode-profile plugins.
-    pub variants: Arc<crate::variants::Variants>,
+    pub variants: Arc<crate::service::variants::Variants>,
     pub auth: Arc<Auth>,
+    /// Where services publish live changes; the transports subscribe.
+    pub bus: Bus,
     /// Subsonic API keys and app passwords.
-    pub app_keys: crate::app_keys::AppKeys,
+    pub app_keys: crate::store::app_keys::AppKeys,
     /// Stars and ratings.
-    pub favourites: crate::favourites::Favourites,
+    pub favourites: crate::store::favourites::Favourites,
     /// Resized covers for the Subsonic API.
     pub cover_cache: crate::subsonic::media::CoverCache,
     /// `scrobble submission=false`.
@@ -50,10 +61,10 @@ pub struct Stores {
     pub users: Users,
     pub songs: Songs,
     pub player: Player,
-    pub playlists: crate::playlists::Playlists,
-    pub shares: crate::shares::Shares,
-    pub app_keys: crate::app_keys::AppKeys,
-    pub favourites: crate::favourites::Favourites,
+    pub playlists: Playlists,
+    pub shares: Shares,
+    pub app_keys: crate::store::app_keys::AppKeys,
+    pub favourites: crate::store::favourites::Favourites,
 }
 
 impl Stores {
@@ -62,22 +73,33 @@ impl Stores {
         let started = std::time::Instant::now();
         // Building the index reads every song record, and sled keeps all it read (about the
         // data size, whatever its cache budget) while the database stays open. So the index is
-        // built through a first handle, which is then closed and its memory handed back.
-        let index = Songs::load_index(&Db::open(&cfg.db_dir())?)?;
-        crate::db::release_freed_memory();
+        // built through handles that are then closed and their memory handed back: one per
+        // slice of the library, about 64 MiB of database each (at most 8), so the peak holds
+        // one slice's pages, not all of them.
+        let parts = crate::store::db::size_on_disk(&cfg.db_dir())
+            .div_ceil(64 * 1024 * 1024)
+            .clamp(1, 8) as usize;
+        let parts = parts.next_power_of_two();
+        let mut index = crate::store::songs::LoadedIndex::empty();
+        for part in 0..parts {
+            Songs::load_index_part(&Db::open(&cfg.db_dir())?, &mut index, part, parts)?;
+            crate::store::db::release_freed_memory();
+        }
         let db = Db::open(&cfg.db_dir())?;
         let users = Users::new(&db)?;
         let songs = Songs::with_index(&db, index)?;
         tracing::info!(
             songs = songs.count(),
             elapsed_ms = started.elapsed().as_millis() as u64,
+            parts,
             "library loaded"
         );
         let player = Player::new(&db)?;
-        let playlists = crate::playlists::Playlists::new(&db)?;
-        let shares = crate::shares::Shares::new(&db)?;
-        let app_keys = crate::app_keys::AppKeys::new(&db, &cfg.data_dir.join("subsonic.key"))?;
-        let favourites = crate::favourites::Favourites::new(&db)?;
+        let playlists = Playlists::new(&db)?;
+        let shares = Shares::new(&db)?;
+        let app_keys =
+            crate::store::app_keys::AppKeys::new(&db, &cfg.data_dir.join("subsonic.key"))?;
+        let favourites = crate::store::favourites::Favourites::new(&db)?;
         Ok(Self {
             db,
             users,

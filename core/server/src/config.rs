@@ -168,7 +168,9 @@ pub struct IngestConfig {
     pub inbox_owner: String,
     /// After a successful import: "delete" the file, or "move" it to `<inbox>/done/`.
     pub inbox_after_import: InboxAfterImport,
-    /// A file is taken once its size and mtime have not changed for this long (seconds).
+    /// A file that changes without close/rename events (network shares, files there at
+    /// start-up) is taken once its size and mtime have not changed for this long (seconds).
+    /// A file closed by its writer or renamed in is taken at once.
     pub inbox_settle_secs: u64,
     /// Full rescans of the inbox, for missed events and network filesystems (seconds).
     pub inbox_rescan_secs: u64,
@@ -405,6 +407,15 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "auth.token_ttl_hours must be 1..=8760".into(),
             ));
+        }
+        // A token that is always inside the refresh window is replaced on every session sweep
+        // (every 2 s), for every socket, forever.
+        if self.auth.token_ttl_hours <= self.auth.refresh_window_hours {
+            return Err(ConfigError::Invalid(format!(
+                "auth.token_ttl_hours ({}) must be greater than auth.refresh_window_hours ({}): \
+                 tokens would be refreshed all the time",
+                self.auth.token_ttl_hours, self.auth.refresh_window_hours
+            )));
         }
         if !(1..=7 * 24 * 3600).contains(&self.playback.url_ttl_secs) {
             return Err(ConfigError::Invalid(
@@ -647,7 +658,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = file(
             dir.path(),
-            "data_dir = \"/srv/music\"\n[server]\nlisten = \"127.0.0.1:9000\"\n[auth]\ntoken_ttl_hours = 12\n",
+            "data_dir = \"/srv/music\"\n[server]\nlisten = \"127.0.0.1:9000\"\n[auth]\ntoken_ttl_hours = 12\nrefresh_window_hours = 2\n",
         );
         let sources = Sources {
             file: Some(path.clone()),
@@ -751,6 +762,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("token_ttl_hours"), "{err}");
+    }
+
+    #[test]
+    fn a_token_lifetime_inside_the_refresh_window_is_refused_naming_both_keys() {
+        for (ttl, window) in [("24", "24"), ("12", "24"), ("1", "2")] {
+            let err = Config::load_from(
+                &Sources::default(),
+                env(&[
+                    ("CHILLFI_AUTH__TOKEN_TTL_HOURS", ttl),
+                    ("CHILLFI_AUTH__REFRESH_WINDOW_HOURS", window),
+                ]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("auth.token_ttl_hours"), "{err}");
+            assert!(err.contains("auth.refresh_window_hours"), "{err}");
+        }
+        let ok = Config::load_from(
+            &Sources::default(),
+            env(&[
+                ("CHILLFI_AUTH__TOKEN_TTL_HOURS", "25"),
+                ("CHILLFI_AUTH__REFRESH_WINDOW_HOURS", "24"),
+            ]),
+        );
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub enum Code {
 pub enum AppError {
     #[error("sign in first")]
     Unauthenticated,
+    /// A sign-in with an unknown username or a wrong password (one answer for both).
+    #[error("wrong username or password")]
+    WrongCredentials,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0} not found")]
@@ -63,7 +66,7 @@ impl AppError {
 
     pub fn code(&self) -> Code {
         match self {
-            Self::Unauthenticated => Code::Unauthenticated,
+            Self::Unauthenticated | Self::WrongCredentials => Code::Unauthenticated,
             Self::Forbidden(_) => Code::Forbidden,
             Self::NotFound(_) => Code::NotFound,
             Self::Invalid { .. } => Code::Invalid,

@@ -93,6 +93,30 @@ pub enum StorageError {
     /// The object store refused or failed the request; the text says why.
     #[error("object storage error: {0}")]
     Backend(String),
+    /// The object store could not be reached or asked to be retried later (connection refused
+    /// or reset, no answer in time, HTTP 5xx, throttling): the same request may work later.
+    #[error("object storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StorageError {
+    /// Whether the same operation may succeed later: an outage or overload of the storage, not
+    /// a fault of the request or of the data. Callers retry these with backoff.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StorageError::Unavailable(_) => true,
+            StorageError::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut
+                    | io::ErrorKind::ConnectionRefused
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::NotConnected
+                    | io::ErrorKind::BrokenPipe
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// An inclusive byte range, like HTTP's `Range: bytes=start-end`; `end: None` means "to the end".

@@ -2,7 +2,9 @@
 //!
 //! Writes go to a temp file in the destination directory (named `.~tmp-*`: `~` is not allowed in
 //! keys, so temp files are never listed nor addressable), which is fsynced, renamed over the final
-//! name, and the directory fsynced. A failed or abandoned write removes its temp file.
+//! name, and the directory fsynced. A failed or abandoned write removes its temp file; a process
+//! killed mid-write leaves it behind, so [`LocalStore::open`] sweeps leftover temp files (only one
+//! process may use a store directory at a time).
 
 use std::fs::{self, File};
 use std::io::{self, SeekFrom, Write};
@@ -29,6 +31,14 @@ impl LocalStore {
             fs::create_dir_all(&root)
                 .map_err(|e| with_path(e, "creating storage directory", &root))?;
             let root = fs::canonicalize(&root).map_err(|e| with_path(e, "resolving", &root))?;
+            let swept = sweep_temp_files(&root)?;
+            if swept > 0 {
+                tracing::info!(
+                    count = swept,
+                    root = %root.display(),
+                    "removed temp files left by an interrupted write"
+                );
+            }
             probe(&root)?;
             Ok(root)
         })
@@ -305,6 +315,47 @@ fn list_sync(root: &Path, prefix: &str) -> io::Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// Removes every `.~tmp-*` file under `root` (left by a process killed mid-write) and returns how
+/// many there were. Runs before anything else uses the store, so none of them is in use.
+fn sweep_temp_files(root: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if is_not_found(&e) => continue,
+            Err(e) => return Err(with_path(e, "listing", &dir)),
+        };
+        let mut removed_here = false;
+        for entry in entries {
+            let entry = entry.map_err(|e| with_path(e, "listing", &dir))?;
+            let file_type = entry.file_type()?;
+            if file_type.is_dir() {
+                pending.push(entry.path());
+            } else if entry
+                .file_name()
+                .as_encoded_bytes()
+                .starts_with(TMP_PREFIX.as_bytes())
+            {
+                let path = entry.path();
+                match fs::remove_file(&path) {
+                    Ok(()) => {
+                        removed += 1;
+                        removed_here = true;
+                    }
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => return Err(with_path(e, "removing stale temp file", &path)),
+                }
+            }
+        }
+        if removed_here {
+            sync_dir(&dir)?;
+            prune_empty_dirs(root, &dir);
+        }
+    }
+    Ok(removed)
 }
 
 /// Writes and removes a temp file: the directory exists and is writable.

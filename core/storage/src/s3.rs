@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use minio::s3::builders::{ObjectContent, Size};
 use minio::s3::creds::StaticProvider;
-use minio::s3::error::{Error as MinioError, S3ServerError};
+use minio::s3::error::{Error as MinioError, NetworkError, S3ServerError, ValidationErr};
 use minio::s3::http::BaseUrl;
 use minio::s3::minio_error_response::MinioErrorCode;
 use minio::s3::response_traits::HasS3Fields;
@@ -27,6 +27,12 @@ const MAX_PARTS: u64 = 10_000;
 const READ_CHUNK: usize = 256 * 1024;
 /// The longest validity S3 (SigV4) allows for a presigned URL.
 const MAX_PRESIGN: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a request without a body (stat, delete, list page, bucket check) may take before the
+/// storage counts as unavailable: the client has no timeout of its own, so a hanging server
+/// would otherwise hang the caller forever.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// An upload may take this long plus one second per MB.
+const UPLOAD_TIMEOUT_BASE: Duration = Duration::from_secs(60);
 
 pub(crate) struct S3Store {
     client: MinioClient,
@@ -200,27 +206,27 @@ impl S3Store {
         } else {
             content_type
         };
-        self.client
+        let upload = self
+            .client
             .put_object_content(&self.bucket, key, content)
             .map_err(|e| backend("uploading", key, e.into()))?
             .part_size(part_size)
             .content_type(content_type.to_string())
-            .build()
-            .send()
-            .await
+            .build();
+        let limit = UPLOAD_TIMEOUT_BASE + Duration::from_secs(size / 1_000_000);
+        timed("uploading", key, limit, upload.send())
+            .await?
             .map_err(|e| backend("uploading", key, e))?;
         Ok(())
     }
 
     pub(crate) async fn head(&self, key: &str) -> Result<Option<u64>, StorageError> {
-        match self
+        let request = self
             .client
             .stat_object(&self.bucket, key)
             .map_err(|e| backend("stat", key, e.into()))?
-            .build()
-            .send()
-            .await
-        {
+            .build();
+        match timed("stat", key, REQUEST_TIMEOUT, request.send()).await? {
             // Not minio's `HasObjectSize::object_size()`: it reads MinIO's own `x-amz-object-size`
             // header, which AWS and SeaweedFS do not send (it then says 0).
             Ok(resp) => resp
@@ -237,14 +243,12 @@ impl S3Store {
     }
 
     pub(crate) async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        match self
+        let request = self
             .client
             .delete_object(&self.bucket, key)
             .map_err(|e| backend("deleting", key, e.into()))?
-            .build()
-            .send()
-            .await
-        {
+            .build();
+        match timed("deleting", key, REQUEST_TIMEOUT, request.send()).await? {
             Ok(_) => Ok(()),
             Err(e) if is_no_such_key(&e) => Ok(()),
             Err(e) => Err(backend("deleting", key, e)),
@@ -262,7 +266,7 @@ impl S3Store {
             .to_stream()
             .await;
         let mut keys = Vec::new();
-        while let Some(page) = pages.next().await {
+        while let Some(page) = timed("listing", prefix, REQUEST_TIMEOUT, pages.next()).await? {
             let page = page.map_err(|e| backend("listing", prefix, e))?;
             keys.extend(
                 page.contents
@@ -296,17 +300,15 @@ impl S3Store {
             .client
             .get_object(&self.bucket, key)
             .map_err(|e| backend("downloading", key, e.into()))?;
-        let response = match request {
-            None => builder.build().send().await,
-            Some((start, end)) => {
-                builder
-                    .offset(Some(start))
-                    .length(Some(end - start + 1))
-                    .build()
-                    .send()
-                    .await
-            }
+        let get = match request {
+            None => builder.build(),
+            Some((start, end)) => builder
+                .offset(Some(start))
+                .length(Some(end - start + 1))
+                .build(),
         };
+        // Until the headers arrive; the body streams at the reader's pace.
+        let response = timed("downloading", key, REQUEST_TIMEOUT, get.send()).await?;
         let response = match response {
             Ok(r) => r,
             Err(e) if is_no_such_key(&e) => return Err(StorageError::NotFound(key.to_string())),
@@ -356,8 +358,12 @@ impl S3Store {
 
     pub(crate) async fn health(&self) -> (bool, String) {
         let result = match self.client.bucket_exists(&self.bucket) {
-            Ok(b) => b.build().send().await,
-            Err(e) => Err(e.into()),
+            Ok(b) => timed("checking", "", REQUEST_TIMEOUT, b.build().send()).await,
+            Err(e) => Ok(Err(e.into())),
+        };
+        let result = match result {
+            Ok(result) => result,
+            Err(e) => return (false, format!("{}: {e}", self.describe())),
         };
         match result {
             Ok(r) if r.exists() => (true, format!("{} is reachable", self.describe())),
@@ -381,15 +387,80 @@ fn is_no_such_key(e: &MinioError) -> bool {
     matches!(s3_code(e), Some(MinioErrorCode::NoSuchKey))
 }
 
-/// A [`StorageError::Backend`] saying what failed and why; logs the full minio error.
+/// A [`StorageError`] saying what failed and why ([`StorageError::Unavailable`] when retrying
+/// may help, see [`is_transient`]); logs the full minio error.
 fn backend(what: &str, key: &str, e: MinioError) -> StorageError {
     tracing::warn!(error = ?e, key, "{what} failed");
-    StorageError::Backend(format!(
+    let text = format!(
         "{what}{}{}: {}",
         if key.is_empty() { "" } else { " " },
         key,
         describe(&e)
-    ))
+    );
+    if is_transient(&e) {
+        StorageError::Unavailable(text)
+    } else {
+        StorageError::Backend(text)
+    }
+}
+
+/// Runs `request`, or gives up after `limit` with [`StorageError::Unavailable`].
+async fn timed<T>(
+    what: &str,
+    key: &str,
+    limit: Duration,
+    request: impl Future<Output = T>,
+) -> Result<T, StorageError> {
+    tokio::time::timeout(limit, request).await.map_err(|_| {
+        tracing::warn!(
+            key,
+            "{what}: no answer from S3 within {} s",
+            limit.as_secs()
+        );
+        StorageError::Unavailable(format!(
+            "{what}{}{}: no answer within {} s",
+            if key.is_empty() { "" } else { " " },
+            key,
+            limit.as_secs()
+        ))
+    })
+}
+
+/// Whether the error is an outage or overload rather than a fault of the request: the network
+/// (refused, reset, timed out), HTTP 5xx or 429, and the S3 codes that ask for a retry.
+fn is_transient(e: &MinioError) -> bool {
+    let status_transient = |status: u16| status >= 500 || status == 429;
+    match e {
+        MinioError::Network(NetworkError::ServerError(status)) => status_transient(*status),
+        MinioError::Network(NetworkError::ReqwestError(e)) => !e.is_builder(),
+        MinioError::Validation(ValidationErr::HttpError(e)) => !e.is_builder(),
+        MinioError::Validation(ValidationErr::IOError(_)) | MinioError::DriveIo(_) => false,
+        MinioError::S3Server(S3ServerError::HttpError(status, _)) => status_transient(*status),
+        MinioError::S3Server(S3ServerError::InvalidServerResponse {
+            http_status_code, ..
+        }) => status_transient(*http_status_code),
+        MinioError::S3Server(S3ServerError::S3Error(resp)) => match resp.code() {
+            MinioErrorCode::OtherError(code) => {
+                matches!(
+                    code.as_str(),
+                    "SlowDown"
+                        | "InternalError"
+                        | "ServiceUnavailable"
+                        | "RequestTimeout"
+                        | "RequestTimeTooSkewed"
+                        | "OperationAborted"
+                        | "Throttling"
+                        | "ThrottlingException"
+                        | "TooManyRequests"
+                ) || code
+                    .strip_prefix("HTTP ")
+                    .and_then(|s| s.parse::<u16>().ok())
+                    .is_some_and(status_transient)
+            }
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// Human-readable text of a minio error: the S3 error code and message, or the source chain

@@ -936,3 +936,93 @@ async fn local_layout_and_open() {
     assert!(matches!(err, StorageError::Io(_)), "{err:?}");
     assert!(err.to_string().contains("plain-file"), "{err}");
 }
+
+/// A process killed in the middle of a local write leaves its `.~tmp-*` file behind (nothing can
+/// remove it then); opening the store again removes every such file, nested ones and directories
+/// holding nothing else included, and leaves the blobs alone.
+#[tokio::test]
+async fn local_open_sweeps_temp_files_left_by_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("blobs");
+    let cfg = StorageConfig::Local { root: root.clone() };
+    let store = BlobStore::open(&cfg).await.unwrap();
+    let kept = data(300_000, 9);
+    store
+        .put_bytes("songs/ab/cd.flac", Bytes::from(kept.clone()), "audio/flac")
+        .await
+        .unwrap();
+    drop(store);
+    // What kills during writes leave: a temp file next to a blob, one in a directory of its own,
+    // one at the root.
+    std::fs::write(root.join("songs/ab/.~tmp-aBc123"), data(70_000, 10)).unwrap();
+    std::fs::create_dir_all(root.join("art/ef")).unwrap();
+    std::fs::write(root.join("art/ef/.~tmp-Zz9"), b"half a cover").unwrap();
+    std::fs::write(root.join(".~tmp-root"), b"x").unwrap();
+
+    let store = BlobStore::open(&cfg).await.unwrap();
+    assert_eq!(store.list("").await.unwrap(), ["songs/ab/cd.flac"]);
+    assert_eq!(
+        sha(&read_all(&store, "songs/ab/cd.flac", None).await),
+        sha(&kept)
+    );
+    let mut left = Vec::new();
+    let mut pending = vec![root.clone()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(entry.path());
+            }
+            left.push(entry.path().strip_prefix(&root).unwrap().to_path_buf());
+        }
+    }
+    left.sort();
+    let left: Vec<_> = left
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        ["songs", "songs/ab", "songs/ab/cd.flac"],
+        "after reopening"
+    );
+}
+
+/// An S3 server that went away is an outage (retry later), not a fault of the request: callers
+/// keep their work queued on `is_transient()` errors and fail it on the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_outage_is_transient_and_bad_requests_are_not() {
+    let server = start_s3().await;
+    let store = BlobStore::open(&s3_config(&server, "outage-test"))
+        .await
+        .unwrap();
+    store
+        .put_bytes("a/kept.mp3", Bytes::from_static(b"kept"), "audio/mpeg")
+        .await
+        .unwrap();
+    // A request that can never work is not transient.
+    let err = store.get("a/missing.mp3", None).await.unwrap_err();
+    assert!(matches!(err, StorageError::NotFound(_)), "{err:?}");
+    assert!(!err.is_transient());
+
+    drop(server); // kills SeaweedFS: connections are refused from now on
+    let scratch = tempfile::tempdir().unwrap();
+    let src = scratch.path().join("song.mp3");
+    std::fs::write(&src, data(100_000, 11)).unwrap();
+    let put = store
+        .put_file("a/new.mp3", &src, "audio/mpeg")
+        .await
+        .unwrap_err();
+    assert!(put.is_transient(), "{put:?}");
+    assert!(matches!(put, StorageError::Unavailable(_)), "{put:?}");
+    assert!(put.to_string().contains("a/new.mp3"), "{put}");
+    let head = store.head("a/kept.mp3").await.unwrap_err();
+    assert!(head.is_transient(), "{head:?}");
+    let bytes = store
+        .put_bytes("a/x.png", Bytes::from_static(b"x"), "image/png")
+        .await
+        .unwrap_err();
+    assert!(bytes.is_transient(), "{bytes:?}");
+    let health = store.health().await;
+    assert!(!health.ok);
+}

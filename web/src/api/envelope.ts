@@ -1,4 +1,5 @@
 // The server's ack envelope and how errors map to what the UI shows.
+import { humanInvalid, sentence } from './messages';
 
 export type ErrorCode =
   | 'unauthenticated'
@@ -125,7 +126,10 @@ export function userMessage(e: ApiError): string {
     return `Too many attempts. Try again in ${e.retryAfter < 90 ? `${e.retryAfter} s` : `${mins} min`}.`;
   }
   if (e.code === 'internal') return defaultMessage('internal');
-  return e.message || defaultMessage(e.code);
+  if (!e.message) return defaultMessage(e.code);
+  if (isUnknownEvent(e)) return e.message;
+  if (e.code === 'invalid') return humanInvalid(e.field, e.message);
+  return sentence(e.message);
 }
 
 /** Spreads an error over a form: the field it names, or the form as a whole. */

@@ -28,6 +28,8 @@ const emptyList = <T>(): ListState<T> => ({ ids: [], page: 1, total: null, loadi
 
 export const songQuery = signal('');
 export const songSort = signal<SongSort>('createdAt');
+/** null: the server's default for the sort (newest / most played first, else A to Z). */
+export const songOrder = signal<'asc' | 'desc' | null>(null);
 export const songs = signal<ListState<string>>(emptyList());
 export const albums = signal<ListState<Album>>(emptyList());
 export const artists = signal<ListState<Artist>>(emptyList());
@@ -52,6 +54,7 @@ export async function loadSongs(reset = false): Promise<void> {
     const p = await api.call('song:list', {
       filters: search ? { search } : undefined,
       sort: songSort.value,
+      order: songOrder.value ?? undefined,
       page,
       limit: PAGE,
     });
@@ -86,8 +89,9 @@ export function setSongQuery(q: string): void {
   searchTimer = setTimeout(() => void loadSongs(true), 180);
 }
 
-export function setSongSort(s: SongSort): void {
+export function setSongSort(s: SongSort, order: 'asc' | 'desc' | null = null): void {
   songSort.value = s;
+  songOrder.value = order;
   void loadSongs(true);
 }
 
@@ -192,6 +196,14 @@ export async function updateSong(songId: string, metadata: SongMetadata): Promis
   cache.upsert([song]);
   albumsStale = artistsStale = true;
   return song;
+}
+
+/** The same details on several songs, all or nothing (song:updateMany). */
+export async function updateSongs(songIds: readonly string[], metadata: SongMetadata): Promise<Song[]> {
+  const { items } = await api.call('song:updateMany', { songIds: [...songIds], metadata });
+  cache.upsert(items);
+  albumsStale = artistsStale = true;
+  return items;
 }
 
 export async function deleteSong(songId: string): Promise<void> {

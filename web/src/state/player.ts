@@ -3,7 +3,7 @@
 // docs/protocol.md "Playback"), shared by all sessions of the user: every local change is sent
 // there, and player:queueUpdated from another session is adopted. Plays are counted with
 // song:recordListen once a song has played a while.
-import { computed, signal } from '@preact/signals';
+import { computed, effect, signal } from '@preact/signals';
 import { isUnknownEvent } from '../api/envelope';
 import type { Requests } from '../api/api';
 import type { ServerQueue, Song } from '../api/types';
@@ -29,6 +29,8 @@ export const currentSong = computed<Song | null>(() => {
 });
 
 let audio: HTMLAudioElement;
+/** Whose queue was restored from localStorage (null: nobody's, or an old save without an owner). */
+let restoredFor: string | null = null;
 let loadedUid: string | null = null;
 let urlExpiresAt = 0;
 let loadSeq = 0;
@@ -38,7 +40,7 @@ function persist(): void {
     const s = queue.value;
     localStorage.setItem(
       QUEUE_KEY,
-      JSON.stringify({ ids: s.items.map((i) => i.songId), index: s.index, shuffle: s.shuffle, repeat: s.repeat }),
+      JSON.stringify({ user: user.value?.id ?? null, ids: s.items.map((i) => i.songId), index: s.index, shuffle: s.shuffle, repeat: s.repeat }),
     );
   } catch {
     /* ignore */
@@ -435,6 +437,11 @@ export function initPlayer(): void {
     set('seekto', (d) => d.seekTime != null && seek(d.seekTime));
   }
 
+  // The page title says what is playing (▶ while it plays), like a music app's window does.
+  effect(() => {
+    document.title = pageTitle(currentSong.value, playing.value);
+  });
+
   // Restore the queue (not playing) from the last visit.
   try {
     const saved = JSON.parse(localStorage.getItem(QUEUE_KEY) ?? 'null');
@@ -442,6 +449,7 @@ export function initPlayer(): void {
       let s = Q.playList(Q.emptyQueue(), saved.ids.filter((x: unknown) => typeof x === 'string'), saved.index ?? 0);
       s = { ...s, shuffle: !!saved.shuffle, repeat: ['off', 'all', 'one'].includes(saved.repeat) ? saved.repeat : 'off' };
       queue.value = s;
+      restoredFor = typeof saved.user === 'string' ? saved.user : null;
     }
   } catch {
     /* ignore */
@@ -456,13 +464,43 @@ export function initPlayer(): void {
     serverQueue = true;
     adoptServerQueue(p.queue, true);
   });
-  onSignIn(() => void fetchServerQueue());
+  onSignIn((u) => {
+    // A queue kept in this browser by someone else is not this user's.
+    if (restoredFor !== u.id) {
+      queue.value = Q.emptyQueue();
+      persist();
+    }
+    restoredFor = u.id;
+    void fetchServerQueue();
+  });
   onReconnect(() => void fetchServerQueue());
   onSignOut(() => {
+    // Nothing of this user's listening stays in the browser for the next one.
+    loadSeq++;
     audio.pause();
+    audio.removeAttribute('src');
+    audio.load();
     loadedUid = null;
     serverQueue = null;
+    restoredFor = null;
+    resumeAt = 0;
+    queue.value = Q.emptyQueue();
+    playing.value = false;
+    buffering.value = false;
+    position.value = 0;
+    duration.value = 0;
+    try {
+      localStorage.removeItem(QUEUE_KEY);
+    } catch {
+      /* ignore */
+    }
+    updateMediaSession();
   });
+}
+
+export function pageTitle(s: Song | null, isPlaying: boolean): string {
+  if (!s) return 'ChillFi';
+  return `${isPlaying ? '▶ ' : ''}${s.title || 'Untitled'} · ${s.artist || 'Unknown artist'} — ChillFi`;
 }
 
 export function restoreQueueSongs(): void {

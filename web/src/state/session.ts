@@ -27,10 +27,15 @@ export interface Toast {
 }
 export const toasts = signal<Toast[]>([]);
 let toastSeq = 0;
+/** Shows a toast; the same text again replaces the one showing (moved last, its time renewed). */
 export function toast(text: string, kind: Toast['kind'] = 'info', ms = 5000): void {
-  const id = ++toastSeq;
-  toasts.value = [...toasts.value.slice(-3), { id, kind, text }];
+  toasts.value = pushToast(toasts.value, { id: ++toastSeq, kind, text });
+  const id = toastSeq;
   setTimeout(() => dismissToast(id), ms);
+}
+/** The toast list after `t` arrives: identical ones (kind and text) do not stack; at most four. */
+export function pushToast(list: readonly Toast[], t: Toast): Toast[] {
+  return [...list.filter((x) => x.kind !== t.kind || x.text !== t.text).slice(-3), t];
 }
 export function dismissToast(id: number): void {
   toasts.value = toasts.value.filter((t) => t.id !== id);

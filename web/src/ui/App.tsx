@@ -12,6 +12,7 @@ import { DialogHost, Spinner } from './common';
 import { Icon } from './icons';
 import { AlbumView, ArtistView, LibraryView } from './library';
 import { ContextMenu } from './menu';
+import { NowPlaying } from './nowplaying';
 import { PlayerBar, QueueView } from './player';
 import { PlaylistView, PlaylistsView } from './playlists';
 import { ProfileView } from './profile';
@@ -112,7 +113,8 @@ function Sidebar() {
 
 function TabBar() {
   const top = route.value.parts[0] ?? 'library';
-  const items = user.value?.isAdmin ? [...NAV.filter((n) => n.icon !== 'queue'), { path: '/admin/users', match: ['admin'], label: 'Admin', icon: 'admin' }] : NAV;
+  // Six tabs fit a 360 px phone; the Queue stays reachable for administrators too.
+  const items = user.value?.isAdmin ? [...NAV, { path: '/admin/users', match: ['admin'], label: 'Admin', icon: 'admin' }] : NAV;
   return (
     <nav class="tabbar" aria-label="Main (compact)">
       {items.map((n) => {
@@ -270,6 +272,7 @@ export function App() {
       </main>
       <PlayerBar />
       <TabBar />
+      <NowPlaying />
       <ContextMenu />
       <DialogHost />
       <Toasts />

@@ -15,10 +15,13 @@ import {
   loadSongs,
   setSongQuery,
   setSongSort,
+  songOrder,
   songQuery,
   songSort,
   songs,
 } from '../state/library';
+import type { SongSort } from '../api/types';
+import { selection, setSelectMode } from '../state/selection';
 import { api } from '../state/session';
 import { playSongs } from '../state/player';
 import { Cover, Empty, LoadMore, PageHead, Spinner, fmtLong, val } from './common';
@@ -51,14 +54,31 @@ function Unsupported() {
   );
 }
 
+/** Keyboards are for devices with a fine pointer that can hover: only there is the `/` hint useful. */
+const HAS_KEYBOARD = '(hover: hover) and (pointer: fine) and (min-width: 761px)';
+
+function useMedia(query: string): boolean {
+  const mq = typeof matchMedia === 'function' ? matchMedia(query) : null;
+  const [on, setOn] = useState(!!mq?.matches);
+  useEffect(() => {
+    if (!mq) return;
+    const f = () => setOn(mq.matches);
+    f();
+    mq.addEventListener('change', f);
+    return () => mq.removeEventListener('change', f);
+  }, [query]);
+  return on;
+}
+
 function SearchBox(props: { value: string; onInput: (v: string) => void; label: string }) {
+  const keyboard = useMedia(HAS_KEYBOARD);
   return (
     <div class="search">
       <Icon name="search" size={18} />
       <input
         id="search"
         type="search"
-        placeholder={`${props.label}  ( / )`}
+        placeholder={keyboard ? `${props.label}  ( / )` : props.label}
         aria-label={props.label}
         value={props.value}
         onInput={(e) => props.onInput(val(e))}
@@ -96,17 +116,30 @@ function SongsPane() {
             <option value="artist">Artist</option>
             <option value="album">Album</option>
             <option value="playCount">Most played</option>
+            <option value="durationMs">Length</option>
           </select>
         </div>
-        <button type="button" class="btn primary" disabled={!st.ids.length} onClick={() => playSongs(st.ids, 0)}>
-          <Icon name="play" size={18} /> Play all
+        <button type="button" class="btn primary play-all" aria-label="Play all" disabled={!st.ids.length} onClick={() => playSongs(st.ids, 0)}>
+          <Icon name="play" size={18} /> <span class="btn-label">Play all</span>
+        </button>
+        <button
+          type="button"
+          class={`btn select-toggle ${selection.value.mode ? 'on' : ''}`}
+          aria-pressed={selection.value.mode}
+          disabled={!st.ids.length}
+          onClick={() => setSelectMode(!selection.value.mode)}
+          aria-label="Select songs"
+          title="Select songs"
+        >
+          <Icon name="check" size={20} />
         </button>
       </div>
       {librarySupported.value === false ? (
         <Unsupported />
       ) : st.ids.length ? (
         <>
-          <SongList ids={st.ids} label="Songs" />
+          <SortHead />
+          <SongList ids={st.ids} label="Songs" selectable />
           <LoadMore onMore={() => void loadSongs()} loading={st.loading} done={st.done} />
         </>
       ) : st.loading ? (
@@ -123,6 +156,42 @@ function SongsPane() {
         </Empty>
       )}
     </>
+  );
+}
+
+/** The order a sort starts in when the server is not told (as the server decides it). */
+const DESC_FIRST: readonly SongSort[] = ['createdAt', 'playCount'];
+
+/** Column headers over the desktop song list: a click sorts by it, a second click reverses. */
+function SortHead() {
+  const sort = songSort.value;
+  const order = songOrder.value ?? (DESC_FIRST.includes(sort) ? 'desc' : 'asc');
+  const col = (key: SongSort, label: string, cls: string) => {
+    const active = sort === key;
+    return (
+      <button
+        type="button"
+        class={`sort-col ${cls} ${active ? 'active' : ''}`}
+        aria-pressed={active}
+        aria-label={`Sort by ${label.toLowerCase()}${active ? (order === 'asc' ? ', ascending' : ', descending') : ''}`}
+        onClick={() => setSongSort(key, active ? (order === 'asc' ? 'desc' : 'asc') : null)}
+      >
+        {label}
+        {active && <Icon name={order === 'asc' ? 'up' : 'down'} size={14} />}
+      </button>
+    );
+  };
+  return (
+    <div class="song-head" role="group" aria-label="Sort songs">
+      <span class="song-head-lead" />
+      <span class="song-head-main">
+        {col('title', 'Title', 'col-title')}
+        {col('artist', 'Artist', 'col-artist')}
+      </span>
+      {col('album', 'Album', 'col-album')}
+      {col('durationMs', 'Time', 'col-dur')}
+      <span class="song-head-trail" />
+    </div>
   );
 }
 

@@ -2,13 +2,17 @@
 import { signal } from '@preact/signals';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { fieldErrors } from '../api/envelope';
-import type { ShareInfo, ShareKind, Song, SongMetadata } from '../api/types';
+import type { ShareInfo, ShareKind, Song } from '../api/types';
 import { cache, deleteSong, reportError, updateSong } from '../state/library';
 import { enqueueSongs, playNextSongs, playSongs } from '../state/player';
 import { addToPlaylist, createPlaylist, loadPlaylists, playlists } from '../state/playlists';
 import { api, toast, user } from '../state/session';
 import { DialogFrame, Field, FormError, closeDialog, copyText, fmtDate, openDialog, val } from './common';
+import { BatchEdit, ConfirmDeleteMany, canEditAll } from './batch';
 import { Icon } from './icons';
+import { TagForm } from './tagform';
+
+export { TagForm };
 
 interface MenuState {
   x: number;
@@ -57,7 +61,8 @@ export function ContextMenu() {
   }, [m]);
   if (!m) return null;
   const one = m.songIds.length === 1 ? cache.get(m.songIds[0]) : undefined;
-  const canEdit = !!one && (user.value?.isAdmin || one.uploaderId === user.value?.id);
+  const many = m.songIds.length > 1;
+  const mayEdit = canEditAll(m.songIds);
   const item = (label: string, run: () => void, opts: { danger?: boolean; disabled?: boolean } = {}) => (
     <button
       type="button"
@@ -84,12 +89,13 @@ export function ContextMenu() {
       ref={ref}
       class="menu"
       role="menu"
-      aria-label={one ? `Actions for ${one.title}` : 'Song actions'}
+      aria-label={one ? `Actions for ${one.title}` : many ? `Actions for ${m.songIds.length} songs` : 'Song actions'}
       style={{ left: `${pos.left}px`, top: `${pos.top}px` }}
       onKeyDown={onKeyDown}
       data-testid="song-menu"
     >
       {one && <div class="menu-title">{one.title || 'Untitled'}</div>}
+      {many && <div class="menu-title">{m.songIds.length} songs</div>}
       {item('Play', () => playSongs(m.songIds))}
       {item('Play next', () => {
         playNextSongs(m.songIds);
@@ -101,11 +107,11 @@ export function ContextMenu() {
       })}
       {item('Add to playlist…', () => openDialog(<AddToPlaylist songIds={m.songIds} />))}
       <div class="menu-sep" role="separator" />
-      {item('Edit details…', () => one && openDialog(<EditSong song={one} />), { disabled: !canEdit })}
+      {item('Edit details…', () => openDialog(one ? <EditSong song={one} /> : <BatchEdit songIds={m.songIds} />), { disabled: !mayEdit })}
       {item('Share…', () => one && openDialog(<ShareDialog kind="song" id={one.id} title={one.title} />), { disabled: !one })}
       {m.extra?.map((x) => item(x.label, x.run, { danger: x.danger }))}
       <div class="menu-sep" role="separator" />
-      {item('Delete…', () => one && openDialog(<ConfirmDelete song={one} />), { danger: true, disabled: !canEdit })}
+      {item('Delete…', () => openDialog(one ? <ConfirmDelete song={one} /> : <ConfirmDeleteMany songIds={m.songIds} />), { danger: true, disabled: !mayEdit })}
     </div>
   );
 }
@@ -138,84 +144,6 @@ export function longPress(open: (p: { clientX: number; clientY: number }) => voi
       open(e);
     },
   };
-}
-
-const TAGS: { key: keyof SongMetadata; label: string; type?: 'number' }[] = [
-  { key: 'title', label: 'Title' },
-  { key: 'artist', label: 'Artist' },
-  { key: 'album', label: 'Album' },
-  { key: 'albumArtist', label: 'Album artist' },
-  { key: 'genre', label: 'Genre' },
-  { key: 'year', label: 'Year', type: 'number' },
-  { key: 'track', label: 'Track', type: 'number' },
-  { key: 'disc', label: 'Disc', type: 'number' },
-];
-
-/** Tag form used both for songs on the server and for files before upload. */
-export function TagForm(props: {
-  initial: SongMetadata;
-  submitLabel: string;
-  onSubmit: (patch: SongMetadata) => Promise<void>;
-}) {
-  const [v, setV] = useState<Record<string, string>>(() =>
-    Object.fromEntries(TAGS.map((t) => [t.key, props.initial[t.key] == null ? '' : String(props.initial[t.key])])),
-  );
-  const [busy, setBusy] = useState(false);
-  const [err, setErr] = useState<{ form?: string; fields: Record<string, string> }>({ fields: {} });
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    const patch: SongMetadata = {};
-    for (const t of TAGS) {
-      const raw = v[t.key].trim();
-      const before = props.initial[t.key] == null ? '' : String(props.initial[t.key]);
-      if (raw === before) continue;
-      if (t.type === 'number') {
-        if (raw === '') (patch as Record<string, unknown>)[t.key] = null;
-        else if (!/^\d+$/.test(raw)) return setErr({ fields: { [t.key]: 'Please enter a whole number.' } });
-        else (patch as Record<string, unknown>)[t.key] = Number(raw);
-      } else (patch as Record<string, unknown>)[t.key] = raw;
-    }
-    setBusy(true);
-    setErr({ fields: {} });
-    try {
-      await props.onSubmit(patch);
-      closeDialog();
-    } catch (ex) {
-      setErr(fieldErrors(ex, TAGS.map((t) => t.key)));
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <form class="form tag-form" onSubmit={submit} novalidate>
-      <div class="grid-2">
-        {TAGS.map((t) => (
-          <Field key={t.key} label={t.label} error={err.fields[t.key]}>
-            {(id, d) => (
-              <input
-                id={id}
-                aria-describedby={d}
-                name={t.key}
-                inputMode={t.type === 'number' ? 'numeric' : undefined}
-                value={v[t.key]}
-                aria-invalid={!!err.fields[t.key]}
-                onInput={(e) => setV({ ...v, [t.key]: val(e) })}
-              />
-            )}
-          </Field>
-        ))}
-      </div>
-      <FormError text={err.form} />
-      <div class="form-actions">
-        <button type="button" class="btn ghost" onClick={closeDialog}>
-          Cancel
-        </button>
-        <button type="submit" class="btn primary" disabled={busy}>
-          {busy ? 'Saving…' : props.submitLabel}
-        </button>
-      </div>
-    </form>
-  );
 }
 
 export function EditSong({ song }: { song: Song }) {
@@ -267,7 +195,7 @@ function ConfirmDelete({ song }: { song: Song }) {
   );
 }
 
-function AddToPlaylist({ songIds }: { songIds: string[] }) {
+export function AddToPlaylist({ songIds }: { songIds: string[] }) {
   const [name, setName] = useState('');
   const [err, setErr] = useState<string | undefined>();
   useEffect(() => void loadPlaylists(), []);

@@ -2,7 +2,7 @@
 import { useRef, useState } from 'preact/hooks';
 import { isTerminal, isAudioFile, fileFraction, formatBytes, stageLabel } from '../state/uploadPlan';
 import { uploader } from '../state/uploads';
-import { reportError } from '../state/library';
+import { cache, cacheVersion, reportError } from '../state/library';
 import { DialogFrame, Empty, PageHead, openDialog } from './common';
 import { Icon } from './icons';
 import { TagForm } from './menu';
@@ -42,6 +42,7 @@ function addPicked(list: Picked[]): number {
 }
 
 export function UploadView() {
+  void cacheVersion.value;
   const entries = uploader.entries.value;
   const [over, setOver] = useState(false);
   const [ignored, setIgnored] = useState(0);
@@ -146,12 +147,20 @@ export function UploadView() {
           <ul class="upload-list" aria-label="Uploads">
             {entries.map((e) => {
               const frac = fileFraction(e.stage, e.sent, e.size);
+              const song = e.songId ? cache.get(e.songId) : undefined;
               return (
                 <li key={e.key} class={`upload-row stage-${e.stage}`} data-testid="upload-row" data-stage={e.stage}>
                   <div class="upload-main">
-                    <span class="upload-name" title={e.path}>
-                      {e.metadata?.title || e.path}
-                    </span>
+                    {song && (e.stage === 'done' || e.stage === 'duplicate') ? (
+                      <span class="upload-name" title={e.path} data-testid="upload-song">
+                        {song.title || 'Untitled'}
+                        <span class="upload-artist"> · {song.artist || 'Unknown artist'}</span>
+                      </span>
+                    ) : (
+                      <span class="upload-name" title={e.path}>
+                        {e.metadata?.title || e.path}
+                      </span>
+                    )}
                     <span class="upload-meta">
                       {formatBytes(e.size)} · <span class="stage">{stageLabel(e.stage)}</span>
                       {e.reason ? ` — ${e.reason}` : ''}

@@ -6,9 +6,9 @@ use socketioxide::extract::SocketRef;
 
 use super::{Access, Ctx, attach_session, detach_session, disconnect_user, on};
 use crate::app::{App, AppState};
-use crate::auth::hash_password;
 use crate::error::{AppError, AppResult};
-use crate::users::{MAX_BIO, MAX_DISPLAY_NAME, User, clean_text};
+use crate::service::auth::hash_password;
+use crate::store::users::{MAX_BIO, MAX_DISPLAY_NAME, User, clean_text};
 
 /// Accepts any payload, including none, for events that take no arguments.
 pub struct NoPayload;
@@ -125,7 +125,7 @@ async fn server_info(ctx: Ctx, _: NoPayload) -> AppResult<Value> {
 }
 
 /// Signs this socket in and answers like `auth:login`.
-fn sign_in(ctx: &Ctx, user: &User, token: &crate::auth::IssuedToken) -> AppResult<Value> {
+fn sign_in(ctx: &Ctx, user: &User, token: &crate::service::auth::IssuedToken) -> AppResult<Value> {
     let (_, claims) = ctx.app.auth.verify(&ctx.app.users, &token.token)?;
     detach_session(&ctx.socket);
     attach_session(&ctx.socket, user, &claims);

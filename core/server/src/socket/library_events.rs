@@ -3,22 +3,20 @@
 
 use std::collections::HashMap;
 
-use futures_util::FutureExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::SocketRef;
 
 use super::auth_events::NoPayload;
-use super::{Access, Ctx, broadcast, on, user_room};
+use super::{Access, Ctx, on};
 use crate::app::App;
+use crate::bus::Event;
 use crate::error::{AppError, AppResult};
-use crate::ingest::LIBRARY_ROOM;
-use crate::library::{
-    self, MAX_LIMIT, Metadata, PageOut, Paging, SongListRequest, check_can_edit, descending,
-    search_words,
+use crate::service::library::{
+    self, MAX_LIMIT, Metadata, PageOut, Paging, SongListRequest, descending, search_words,
 };
-use crate::player::Queue;
-use crate::songs::{Album, Artist, SongFilter, SongSort, SongView, fold};
+use crate::store::player::Queue;
+use crate::store::songs::{Album, Artist, SongFilter, SongSort, SongView, fold};
 
 pub fn register(app: &App, socket: &SocketRef) {
     on(
@@ -26,7 +24,7 @@ pub fn register(app: &App, socket: &SocketRef) {
         socket,
         "song:list",
         Access::User,
-        |ctx, req: SongListRequest| async move { library::list_songs(&ctx.app, req) },
+        |ctx, req: SongListRequest| async move { ctx.app.library.list_songs(req) },
     );
     on(app, socket, "song:get", Access::User, song_get);
     on(app, socket, "song:getMany", Access::User, song_get_many);
@@ -349,7 +347,7 @@ async fn user_stats(ctx: Ctx, req: UserPaged) -> AppResult<Value> {
 struct PlayReq {
     song_id: String,
     #[serde(default)]
-    client: Option<crate::variants::ClientReq>,
+    client: Option<crate::service::variants::ClientReq>,
 }
 
 /// The stored MP3, or the streaming variant a transcode-profile plugin picks for this client
@@ -371,14 +369,17 @@ async fn song_play(ctx: Ctx, req: PlayReq) -> AppResult<library::PlayUrl> {
         .client
         .unwrap_or_default()
         .to_client_info(header_ua.as_deref())?;
-    match crate::variants::choose(&ctx.app, &song, &client).await {
-        None => library::play_url(&ctx.app, &song, None).await,
+    match ctx.app.variants.choose(&song, &client).await {
+        None => ctx.app.library.play_url(&song, None).await,
         Some((variant, plugin)) => {
             ctx.app
                 .variants
-                .ensure(&song, &variant, Some(&ctx.socket))
+                .ensure(&song, &variant, || ctx.socket.connected())
                 .await?;
-            library::play_url(&ctx.app, &song, Some((&variant, plugin))).await
+            ctx.app
+                .library
+                .play_url(&song, Some((&variant, plugin)))
+                .await
         }
     }
 }
@@ -436,28 +437,12 @@ struct UpdateReq {
     metadata: Metadata,
 }
 
-fn announce_update(app: &App, song: SongView, version: u64) {
-    broadcast(
-        &app.io,
-        LIBRARY_ROOM,
-        "song:updated",
-        &json!({ "song": song, "version": version }),
-    );
-}
-
 async fn song_update(ctx: Ctx, req: UpdateReq) -> AppResult<Value> {
-    let user = ctx.user()?;
     let song = ctx
         .app
-        .songs
-        .get(&req.song_id)?
-        .ok_or(AppError::NotFound("song"))?;
-    check_can_edit(user, &song)?;
-    let edited = req.metadata.apply(&song)?;
-    let version = ctx.app.songs.replace(&edited)?;
-    let view = ctx.app.songs.view(&edited);
-    announce_update(&ctx.app, view.clone(), version);
-    Ok(json!({ "song": view }))
+        .library
+        .update(ctx.user()?, &req.song_id, &req.metadata)?;
+    Ok(json!({ "song": song }))
 }
 
 #[derive(Deserialize)]
@@ -468,47 +453,15 @@ struct UpdateManyReq {
 }
 
 async fn song_update_many(ctx: Ctx, req: UpdateManyReq) -> AppResult<Value> {
-    let user = ctx.user()?;
-    if req.song_ids.is_empty() || req.song_ids.len() > MAX_LIMIT as usize {
-        return Err(AppError::invalid_field(
-            "songIds",
-            format!("1 to {MAX_LIMIT} songs per request"),
-        ));
-    }
-    // Check and validate everything first: all or nothing.
-    let mut edited = Vec::new();
-    for id in &req.song_ids {
-        let song = ctx.app.songs.get(id)?.ok_or(AppError::NotFound("song"))?;
-        check_can_edit(user, &song)?;
-        edited.push(req.metadata.apply(&song)?);
-    }
-    let mut items = Vec::new();
-    for song in edited {
-        let version = ctx.app.songs.replace(&song)?;
-        let view = ctx.app.songs.view(&song);
-        announce_update(&ctx.app, view.clone(), version);
-        items.push(view);
-    }
+    let items = ctx
+        .app
+        .library
+        .update_many(ctx.user()?, &req.song_ids, &req.metadata)?;
     Ok(json!({ "items": items }))
 }
 
 async fn song_delete(ctx: Ctx, req: SongRef) -> AppResult<Value> {
-    let user = ctx.user()?;
-    let song = ctx
-        .app
-        .songs
-        .get(&req.song_id)?
-        .ok_or(AppError::NotFound("song"))?;
-    check_can_edit(user, &song)?;
-    let (song, version) = ctx.app.songs.remove(&song.id)?;
-    library::delete_blobs(&ctx.app, &song).await;
-    tracing::info!(id = %song.id, title = %song.title, by = %user.username, "song deleted");
-    broadcast(
-        &ctx.app.io,
-        LIBRARY_ROOM,
-        "song:deleted",
-        &json!({ "songId": song.id, "version": version }),
-    );
+    let song = ctx.app.library.delete(ctx.user()?, &req.song_id).await?;
     Ok(json!({ "songId": song.id }))
 }
 
@@ -516,18 +469,11 @@ async fn song_delete(ctx: Ctx, req: SongRef) -> AppResult<Value> {
 fn edit_queue(ctx: &Ctx, edit: impl FnOnce(&mut Queue) -> AppResult<()>) -> AppResult<Queue> {
     let user = ctx.user()?;
     let queue = ctx.app.player.edit_queue(&user.id, edit)?;
-    #[derive(Serialize)]
-    struct Pushed<'a> {
-        queue: &'a Queue,
-    }
-    let sent = ctx
-        .socket
-        .to(user_room(&user.id))
-        .emit("player:queueUpdated", &Pushed { queue: &queue })
-        .now_or_never();
-    if !matches!(sent, Some(Ok(()))) {
-        tracing::warn!("pushing a queue update did not complete");
-    }
+    ctx.app.bus.publish(Event::QueueUpdated {
+        user_id: user.id.clone(),
+        queue: Box::new(queue.clone()),
+        origin: Some(ctx.socket.id.to_string()),
+    });
     Ok(queue)
 }
 

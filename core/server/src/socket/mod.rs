@@ -6,10 +6,13 @@
 
 mod auth_events;
 mod library_events;
-pub(crate) mod playlist_events;
+mod playlist_events;
 mod plugin_events;
+pub mod pushes;
 mod subsonic_events;
 mod upload_events;
+
+use pushes::{LIBRARY_ROOM, user_room};
 
 use std::future::Future;
 use std::time::Duration;
@@ -23,11 +26,11 @@ use socketioxide::service::SocketIoService;
 use socketioxide::{ParserConfig, SocketIo};
 
 use crate::app::App;
-use crate::auth::Claims;
-use crate::bridge::ClientIp;
-use crate::db::now_secs;
 use crate::error::{AppError, AppResult, ok_envelope, payload_error_text};
-use crate::users::User;
+use crate::http::bridge::ClientIp;
+use crate::service::auth::Claims;
+use crate::store::db::now_secs;
+use crate::store::users::User;
 
 /// Who may call an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,15 +81,25 @@ impl Ctx {
     }
 }
 
-pub fn build(max_payload: u64) -> (SocketIoService<NotFoundService>, SocketIo) {
+/// The largest message the protocol needs: one upload chunk, plus room for its JSON envelope.
+pub const MAX_MESSAGE: usize = crate::service::ingest::upload::MAX_CHUNK as usize + 64 * 1024;
+
+/// The Socket.IO layer. Every incoming message is bounded by what the protocol needs (see
+/// [`MAX_MESSAGE`]), so that a socket, anonymous ones included, can make the server hold at most
+/// about that much: a bigger WebSocket message or frame closes the socket (code 1009) before its
+/// payload is read; a polling body may hold one chunk in base64.
+pub fn build() -> (SocketIoService<NotFoundService>, SocketIo) {
     SocketIo::builder()
-        .max_payload(max_payload)
-        .with_parser(ParserConfig::common().max_incoming_binary_buf_size(16 * 1024 * 1024))
+        .max_payload((MAX_MESSAGE / 3 * 4 + 64 * 1024) as u64)
+        .ws_max_message_size(MAX_MESSAGE)
+        .ws_max_frame_size(MAX_MESSAGE)
+        .with_parser(ParserConfig::common().max_incoming_binary_buf_size(MAX_MESSAGE))
         .build_svc()
 }
 
-/// Registers the namespace handler and starts session upkeep.
-pub fn register(app: &App) {
+/// Registers the namespace handler and starts session upkeep. The returned task uses the
+/// Socket.IO layer: stop it (abort) before closing the layer at shutdown.
+pub fn register(app: &App) -> tokio::task::JoinHandle<()> {
     let connect_app = app.clone();
     app.io.ns(
         "/",
@@ -102,7 +115,7 @@ pub fn register(app: &App) {
             tick.tick().await;
             sweep_sessions(&sweep_app);
         }
-    });
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,18 +154,14 @@ async fn on_connect(app: App, socket: SocketRef, auth: Option<HandshakeAuth>) {
 pub fn attach_session(socket: &SocketRef, user: &User, claims: &Claims) {
     socket.extensions.insert(Session::from(claims));
     socket.join(user_room(&user.id));
-    socket.join(crate::ingest::LIBRARY_ROOM);
+    socket.join(LIBRARY_ROOM);
 }
 
 pub fn detach_session(socket: &SocketRef) {
     if let Some(session) = socket.extensions.remove::<Session>() {
         socket.leave(user_room(&session.user_id));
-        socket.leave(crate::ingest::LIBRARY_ROOM);
+        socket.leave(LIBRARY_ROOM);
     }
-}
-
-pub fn user_room(user_id: &str) -> String {
-    format!("user:{user_id}")
 }
 
 /// The socket's user if its session is still valid; `Ok(None)` for anonymous sockets.
@@ -238,19 +247,6 @@ pub fn on<P, F, Fut, R>(
     );
 }
 
-/// Sends an event to every socket in a room. socketioxide's broadcast is a future (adapters may
-/// be remote); the in-process adapter completes it on the first poll, which keeps event order.
-pub fn broadcast(io: &SocketIo, room: impl Into<String>, event: &str, data: &impl Serialize) {
-    use futures_util::FutureExt;
-    // No namespace yet (e.g. `chillfi import`, which has no clients): nobody to tell.
-    let Some(ns) = io.of("/") else { return };
-    match ns.to(room.into()).emit(event, data).now_or_never() {
-        Some(Ok(())) => {}
-        Some(Err(e)) => tracing::warn!(event, "broadcast failed: {e}"),
-        None => tracing::warn!(event, "broadcast did not complete at once; dropped"),
-    }
-}
-
 /// Drops sockets of a user (all of them, or those holding one token).
 pub fn disconnect_user(
     app: &App,
@@ -258,7 +254,9 @@ pub fn disconnect_user(
     only_jti: Option<&str>,
     except: Option<&SocketRef>,
 ) {
-    for socket in app.io.to(user_room(user_id)).sockets() {
+    // The namespace is gone once the layer is closed (shutdown): nobody left to disconnect.
+    let Some(ns) = app.io.of("/") else { return };
+    for socket in ns.to(user_room(user_id)).sockets() {
         if except.is_some_and(|e| e.id == socket.id) {
             continue;
         }
@@ -277,7 +275,9 @@ pub fn disconnect_user(
 /// and pushes a fresh token to sockets whose token is about to expire.
 fn sweep_sessions(app: &App) {
     let window = (app.auth.config().refresh_window_hours as i64) * 3600;
-    for socket in app.io.sockets() {
+    // `SocketIo::sockets` panics once the layer is closed; the namespace lookup does not.
+    let Some(ns) = app.io.of("/") else { return };
+    for socket in ns.sockets() {
         let Some(session) = socket.extensions.get::<Session>() else {
             continue;
         };

@@ -1,18 +1,17 @@
 //! `playlist:*` and `share:*` events: playlists (own, public, shared with users) and share links.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
-use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 
 use super::auth_events::NoPayload;
-use super::{Access, Ctx, on, user_room};
+use super::{Access, Ctx, on};
 use crate::app::App;
-use crate::db::now_secs;
+use crate::bus::Event;
 use crate::error::{AppError, AppResult};
-use crate::ingest::LIBRARY_ROOM;
-use crate::playlists::{Actor, Changes, Member, NewPlaylist, Playlist, PlaylistView};
-use crate::shares::{self, Share, ShareKind};
+use crate::service::playlists;
+use crate::store::playlists::{Actor, Changes, Member, NewPlaylist, Playlist, PlaylistView};
+use crate::store::shares::ShareKind;
 
 /// Most usernames one `playlist:shareWith` names.
 const MAX_USERNAMES: usize = 100;
@@ -123,64 +122,12 @@ fn song_exists(app: &App) -> impl Fn(&str) -> bool + '_ {
 }
 
 fn view(app: &App, playlist: &Playlist) -> AppResult<PlaylistView> {
-    playlist.view(&app.songs.get_many(&playlist.song_ids), &app.users)
+    playlists::view(&app.songs, &app.users, playlist)
 }
 
-/// Sends one event to the sockets in any of `rooms` but none of `except` (each socket once).
-fn emit(
-    io: &SocketIo,
-    rooms: Vec<String>,
-    except: Vec<String>,
-    event: &str,
-    data: &impl Serialize,
-) {
-    use futures_util::FutureExt;
-    let Some(ns) = io.of("/") else { return };
-    match ns.to(rooms).except(except).emit(event, data).now_or_never() {
-        Some(Ok(())) => {}
-        Some(Err(e)) => tracing::warn!(event, "broadcast failed: {e}"),
-        None => tracing::warn!(event, "broadcast did not complete at once; dropped"),
-    }
-}
-
-/// The rooms of everyone a playlist is pushed to: owner, users it is shared with, and every
-/// signed-in socket when it is public.
-fn audience(playlist: &Playlist) -> Vec<String> {
-    let mut rooms = vec![user_room(&playlist.owner_id)];
-    rooms.extend(playlist.shared_with.iter().map(|u| user_room(u)));
-    if playlist.is_public {
-        rooms.push(LIBRARY_ROOM.to_string());
-    }
-    rooms
-}
-
-/// Pushes a change. A playlist that stopped being public is announced as deleted to everyone
-/// who can no longer see it.
-fn push_updated(app: &App, before: &Playlist, after: &Playlist, view: &PlaylistView) {
-    if before.is_public && !after.is_public {
-        let mut keep = audience(after);
-        keep.retain(|r| r != LIBRARY_ROOM);
-        emit(
-            &app.io,
-            vec![LIBRARY_ROOM.to_string()],
-            keep,
-            "playlist:deleted",
-            &json!({ "playlistId": after.id }),
-        );
-    }
-    emit(
-        &app.io,
-        audience(after),
-        vec![],
-        "playlist:updated",
-        &json!({ "playlist": view }),
-    );
-}
-
-/// Answers `{playlist}` after a change and pushes it (also after Subsonic API changes).
-pub(crate) fn changed(app: &App, before: &Playlist, after: &Playlist) -> AppResult<Value> {
-    let view = view(app, after)?;
-    push_updated(app, before, after, &view);
+/// Answers `{playlist}` after a change and announces it.
+fn changed(app: &App, before: &Playlist, after: &Playlist) -> AppResult<Value> {
+    let view = playlists::changed(&app.bus, &app.songs, &app.users, before, after)?;
     Ok(json!({ "playlist": view }))
 }
 
@@ -235,24 +182,8 @@ async fn update(ctx: Ctx, p: Update) -> AppResult<Value> {
 
 async fn delete(ctx: Ctx, p: PlaylistRef) -> AppResult<Value> {
     let playlist = ctx.app.playlists.delete(&p.playlist_id, &actor(&ctx)?)?;
-    after_delete(&ctx.app, &playlist)?;
+    playlists::deleted(&ctx.app.bus, &ctx.app.shares, &playlist)?;
     Ok(json!({ "playlistId": playlist.id }))
-}
-
-/// What follows a deletion wherever it came from: its share links go, its audience is told.
-pub(crate) fn after_delete(app: &App, playlist: &Playlist) -> AppResult<()> {
-    let links = app
-        .shares
-        .remove_for_item(ShareKind::Playlist, &playlist.id)?;
-    tracing::debug!(playlist = %playlist.id, links, "playlist deleted");
-    emit(
-        &app.io,
-        audience(playlist),
-        vec![],
-        "playlist:deleted",
-        &json!({ "playlistId": playlist.id }),
-    );
-    Ok(())
 }
 
 async fn add_songs(ctx: Ctx, p: AddSongs) -> AppResult<Value> {
@@ -319,23 +250,20 @@ async fn share_with(ctx: Ctx, p: ShareWith) -> AppResult<Value> {
         ctx.app
             .playlists
             .share_with(&p.playlist_id, &me_actor, &ids, &song_exists(&ctx.app))?;
-    let view = view(&ctx.app, &after)?;
-    push_updated(&ctx.app, &before, &after, &view);
-    let targets: Vec<String> = users
+    let with: Vec<String> = users
         .iter()
         .filter(|u| u.id != after.owner_id)
-        .map(|u| user_room(&u.id))
+        .map(|u| u.id.clone())
         .collect();
-    if !targets.is_empty() {
-        emit(
-            &ctx.app.io,
-            targets,
-            vec![],
-            "playlist:shared",
-            &json!({ "playlist": view, "by": Member::from(&me) }),
-        );
+    let answer = changed(&ctx.app, &before, &after)?;
+    if !with.is_empty() {
+        ctx.app.bus.publish(Event::PlaylistShared {
+            view: Box::new(view(&ctx.app, &after)?),
+            by: Member::from(&me),
+            with,
+        });
     }
-    Ok(json!({ "playlist": view }))
+    Ok(answer)
 }
 
 /// An integer payload field (JSON numbers with no fraction); `null` is absent.
@@ -358,39 +286,21 @@ fn int_field(value: Option<Value>, field: &str) -> AppResult<Option<i64>> {
     }
 }
 
-/// The title a link shows now; `None` when its item is gone.
-fn share_title(app: &App, share: &Share) -> AppResult<Option<String>> {
-    Ok(shares::shared_item(app, share)?.map(|item| item.title))
-}
-
 async fn create_share(ctx: Ctx, p: CreateShare) -> AppResult<Value> {
     let me = ctx.user()?;
     let kind = ShareKind::parse(&p.kind)?;
     let expires_at = int_field(p.expires_at, "expiresAt")?;
     let max_plays = int_field(p.max_plays, "maxPlays")?;
-    // What the caller may see: every song and album, playlists by the usual rules.
-    let exists = match kind {
-        ShareKind::Song => ctx.app.songs.get(&p.id)?.is_some(),
-        ShareKind::Album => ctx.app.songs.album(&p.id).is_some(),
-        ShareKind::Playlist => {
-            ctx.app.playlists.readable(&p.id, &Actor::from(me))?;
-            true
-        }
-    };
-    if !exists {
-        return Err(AppError::NotFound(kind.as_str()));
-    }
-    let (expires_at, max_plays) = shares::validate_limits(expires_at, max_plays, now_secs())?;
     let (share, token) = ctx
         .app
-        .shares
-        .create(&me.id, kind, &p.id, expires_at, max_plays)?;
-    let base = crate::share_http::base_url(
+        .sharing
+        .create(me, kind, &p.id, expires_at, max_plays)?;
+    let base = crate::http::share_page::base_url(
         &ctx.app.cfg,
         &ctx.socket.req_parts().headers,
         &ctx.socket.req_parts().uri,
     );
-    let mut view = share.view(share_title(&ctx.app, &share)?);
+    let mut view = share.view(ctx.app.sharing.title(&share)?);
     view.url = Some(format!("{base}/s/{token}"));
     view.token = Some(token);
     tracing::info!(share = %share.share_id, kind = kind.as_str(), item = %share.item_id, "share link created");
@@ -399,15 +309,13 @@ async fn create_share(ctx: Ctx, p: CreateShare) -> AppResult<Value> {
 
 async fn list_shares(ctx: Ctx, p: ListShares) -> AppResult<Value> {
     let kind = p.kind.as_deref().map(ShareKind::parse).transpose()?;
-    let shares = ctx.app.shares.list(&actor(&ctx)?, kind, p.id.as_deref())?;
-    let mut items = Vec::new();
-    for share in shares {
-        match share_title(&ctx.app, &share)? {
-            Some(title) => items.push(share.view(Some(title))),
-            // The item (or the creator) is gone: so is the link.
-            None => ctx.app.shares.remove(&share.share_id)?,
-        }
-    }
+    let items: Vec<_> = ctx
+        .app
+        .sharing
+        .list(&actor(&ctx)?, kind, p.id.as_deref())?
+        .into_iter()
+        .map(|(share, title)| share.view(Some(title)))
+        .collect();
     Ok(json!({ "items": items }))
 }
 

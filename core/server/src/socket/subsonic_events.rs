@@ -8,9 +8,9 @@ use socketioxide::extract::SocketRef;
 use super::auth_events::NoPayload;
 use super::{Access, Ctx, on};
 use crate::app::App;
-use crate::app_keys::Kind;
 use crate::error::{AppError, AppResult};
-use crate::favourites::ItemKind;
+use crate::store::app_keys::Kind;
+use crate::store::favourites::ItemKind;
 
 pub fn register(app: &App, socket: &SocketRef) {
     on(app, socket, "subsonic:createKey", Access::User, create_key);

@@ -7,7 +7,7 @@ use socketioxide::extract::SocketRef;
 use super::{Access, Ctx, on};
 use crate::app::App;
 use crate::error::AppResult;
-use crate::ingest::upload::InitFile;
+use crate::service::ingest::upload::InitFile;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,8 +7,8 @@ use super::error::SubError;
 use super::response::{Elem, Response};
 use super::views::{self, MarkBook};
 use super::{Call, MethodResult};
-use crate::favourites::ItemKind;
-use crate::songs::{Album, Artist, SongView};
+use crate::store::favourites::ItemKind;
+use crate::store::songs::{Album, Artist, SongView};
 
 /// The one music folder; its id is an integer as the spec requires.
 pub const FOLDER_ID: i64 = 1;
@@ -26,7 +26,7 @@ pub fn music_folders() -> MethodResult {
 
 fn sorted_artists(c: &Call<'_>) -> Vec<Artist> {
     let mut artists = c.app.songs.artists();
-    artists.sort_by_cached_key(|a| crate::songs::fold(&a.name));
+    artists.sort_by_cached_key(|a| crate::store::songs::fold(&a.name));
     artists
 }
 
@@ -195,7 +195,7 @@ pub fn music_directory(c: &Call<'_>) -> MethodResult {
             "directory",
             Elem::new()
                 .a("id", &album.id)
-                .a("parent", crate::songs::artist_id(&album.artist))
+                .a("parent", crate::store::songs::artist_id(&album.artist))
                 .a("name", &album.name)
                 .opt("starred", m.starred.map(views::iso8601))
                 .opt("userRating", m.rating)

@@ -10,8 +10,8 @@ use super::error::SubError;
 use super::response::{Elem, Response};
 use super::views;
 use super::{Call, MethodResult};
-use crate::favourites::ItemKind;
-use crate::songs::{Album, Artist, SongFilter, SongSort, SongView, fold};
+use crate::store::favourites::ItemKind;
+use crate::store::songs::{Album, Artist, SongFilter, SongSort, SongView, fold};
 
 /// Largest page of any list (the spec's own maximum for album lists and search).
 pub const MAX_PAGE: usize = 500;
@@ -270,7 +270,7 @@ fn query_words(query: &str) -> Result<Vec<String>, SubError> {
         .chars()
         .map(|c| if matches!(c, '"' | '*') { ' ' } else { c })
         .collect();
-    crate::library::search_words(Some(&cleaned)).map_err(SubError::from)
+    crate::service::library::search_words(Some(&cleaned)).map_err(SubError::from)
 }
 
 fn matches_all(text: &str, words: &[String]) -> bool {

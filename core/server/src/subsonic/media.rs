@@ -11,8 +11,8 @@ use poem::Response as HttpResponse;
 use super::error::SubError;
 use super::response::{Elem, Response};
 use super::{Call, MethodResult, Reply};
-use crate::songs::Song;
-use crate::variants::Variant;
+use crate::service::variants::Variant;
+use crate::store::songs::Song;
 
 /// MP3 bitrates a client's `maxBitRate` is rounded down to.
 const MP3_RATES: [u32; 13] = [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 256, 320];
@@ -65,7 +65,7 @@ pub async fn stream(c: &Call<'_>) -> MethodResult {
     let mut variant = wanted_variant(&song, format, max);
     // No explicit wish: transcode-profile plugins may choose, as for the web player.
     if variant.is_none() && format.is_none() && max.unwrap_or(0) == 0 {
-        let client = crate::variants::ClientReq {
+        let client = crate::service::variants::ClientReq {
             user_agent: c
                 .req
                 .headers()
@@ -75,22 +75,25 @@ pub async fn stream(c: &Call<'_>) -> MethodResult {
             ..Default::default()
         }
         .to_client_info(None)?;
-        variant = crate::variants::choose(c.app, &song, &client)
-            .await
-            .map(|(v, _)| v);
+        variant = c.app.variants.choose(&song, &client).await.map(|(v, _)| v);
     }
     let (key, mime) = match &variant {
         None => (song.blob_key(), "audio/mpeg"),
-        Some(v) => (c.app.variants.ensure(&song, v, None).await?, v.codec.mime()),
+        Some(v) => (
+            c.app.variants.ensure(&song, v, || true).await?,
+            v.codec.mime(),
+        ),
     };
-    let resp = crate::stream::blob_response(c.app, &key, mime, "private, no-store", c.req).await;
+    let resp =
+        crate::http::streams::blob_response(&c.app.blobs, &key, mime, "private, no-store", c.req)
+            .await;
     Ok(Reply::Raw(resp))
 }
 
 pub async fn download(c: &Call<'_>) -> MethodResult {
     let song = song_of(c)?;
-    let mut resp = crate::stream::blob_response(
-        c.app,
+    let mut resp = crate::http::streams::blob_response(
+        &c.app.blobs,
         &song.blob_key(),
         "audio/mpeg",
         "private, no-store",
@@ -144,7 +147,7 @@ impl CoverCache {
 /// The art name (`<sha256>.<jpg|png>`) an id stands for: an art name itself, or a song, album
 /// or artist id (the first cover found).
 fn art_name_of(c: &Call<'_>, id: &str) -> Option<String> {
-    if let Some(url) = crate::stream::art_url(&format!("art/{id}")) {
+    if let Some(url) = crate::store::songs::art_url(&format!("art/{id}")) {
         return url.strip_prefix("/art/").map(str::to_string);
     }
     let from_url = |u: Option<String>| u.and_then(|u| u.strip_prefix("/art/").map(str::to_string));
@@ -218,8 +221,8 @@ pub async fn cover_art(c: &Call<'_>) -> MethodResult {
         "image/jpeg"
     };
     let Some(size) = size.filter(|s| *s > 0) else {
-        let resp = crate::stream::blob_response(
-            c.app,
+        let resp = crate::http::streams::blob_response(
+            &c.app.blobs,
             &original_key,
             mime,
             "public, max-age=31536000, immutable",

@@ -21,8 +21,8 @@ use poem::web::{Data, Path};
 use poem::{Body, Request, Response as HttpResponse, handler};
 
 use crate::app::App;
-use crate::app_keys::{same_text, subsonic_token};
-use crate::users::User;
+use crate::store::app_keys::{same_text, subsonic_token};
+use crate::store::users::User;
 use error::SubError;
 use params::{Credentials, MAX_FORM_BYTES, Params};
 use response::{Format, Response};
@@ -50,8 +50,8 @@ pub struct Call<'a> {
 }
 
 impl Call<'_> {
-    pub fn actor(&self) -> crate::playlists::Actor {
-        crate::playlists::Actor::from(&self.user)
+    pub fn actor(&self) -> crate::store::playlists::Actor {
+        crate::store::playlists::Actor::from(&self.user)
     }
 
     /// The user's stars and ratings, read once for the answer being built.

@@ -6,9 +6,9 @@ use super::error::SubError;
 use super::response::{Elem, Response};
 use super::views;
 use super::{Call, MethodResult};
-use crate::playlists::{Changes, NewPlaylist, Playlist};
-use crate::socket::playlist_events::{after_delete, changed};
-use crate::songs::SongView;
+use crate::service::playlists::{changed, deleted};
+use crate::store::playlists::{Changes, NewPlaylist, Playlist};
+use crate::store::songs::SongView;
 
 fn exists<'a>(c: &'a Call<'a>) -> impl Fn(&str) -> bool + 'a {
     move |id: &str| c.app.songs.contains(id)
@@ -124,7 +124,7 @@ pub fn create(c: &Call<'_>) -> MethodResult {
                 };
                 after = c.app.playlists.update(id, &actor, changes, &exists(c))?.1;
             }
-            changed(c.app, &before, &after)?;
+            changed(&c.app.bus, &c.app.songs, &c.app.users, &before, &after)?;
             after
         }
         None => {
@@ -139,7 +139,7 @@ pub fn create(c: &Call<'_>) -> MethodResult {
                 },
                 &exists(c),
             )?;
-            changed(c.app, &p, &p)?;
+            changed(&c.app.bus, &c.app.songs, &c.app.users, &p, &p)?;
             p
         }
     };
@@ -179,12 +179,12 @@ pub fn update(c: &Call<'_>) -> MethodResult {
             .playlists
             .add_songs(id, &actor, &add, None, &exists(c))?;
     }
-    changed(c.app, &before, &after)?;
+    changed(&c.app.bus, &c.app.songs, &c.app.users, &before, &after)?;
     Ok(Response::ok(None).into())
 }
 
 pub fn delete(c: &Call<'_>) -> MethodResult {
     let playlist = c.app.playlists.delete(c.params.req("id")?, &c.actor())?;
-    after_delete(c.app, &playlist)?;
+    deleted(&c.app.bus, &c.app.shares, &playlist)?;
     Ok(Response::ok(None).into())
 }

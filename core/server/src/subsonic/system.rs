@@ -3,7 +3,7 @@
 use super::error::SubError;
 use super::response::{Elem, Response, Val};
 use super::{Call, MethodResult};
-use crate::users::User;
+use crate::store::users::User;
 
 /// The OpenSubsonic extensions this server implements (answered without credentials).
 pub fn extensions() -> Response {

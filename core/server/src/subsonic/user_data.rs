@@ -8,10 +8,10 @@ use super::error::SubError;
 use super::response::{Elem, Response};
 use super::views;
 use super::{Call, MethodResult};
-use crate::db::now_secs;
-use crate::favourites::ItemKind;
-use crate::player::MAX_QUEUE;
-use crate::songs::SongView;
+use crate::store::db::now_secs;
+use crate::store::favourites::ItemKind;
+use crate::store::player::MAX_QUEUE;
+use crate::store::songs::SongView;
 
 /// What an id names, checked against the library.
 fn kind_of(c: &Call<'_>, id: &str) -> Option<ItemKind> {
@@ -274,15 +274,10 @@ pub fn save_play_queue(c: &Call<'_>) -> MethodResult {
         q.playing = false;
         Ok(())
     })?;
-    #[derive(serde::Serialize)]
-    struct Pushed<'a> {
-        queue: &'a crate::player::Queue,
-    }
-    crate::socket::broadcast(
-        &c.app.io,
-        crate::socket::user_room(&c.user.id),
-        "player:queueUpdated",
-        &Pushed { queue: &queue },
-    );
+    c.app.bus.publish(crate::bus::Event::QueueUpdated {
+        user_id: c.user.id.clone(),
+        queue: Box::new(queue),
+        origin: None,
+    });
     Ok(Response::ok(None).into())
 }

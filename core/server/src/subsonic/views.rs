@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use crate::favourites::{Favourites, ItemKind};
-use crate::songs::{Album, Artist, Song, SongView};
+use crate::store::favourites::{Favourites, ItemKind};
+use crate::store::songs::{Album, Artist, Song, SongView};
 
 use super::response::Elem;
 
@@ -182,7 +182,7 @@ pub fn album(a: &Album, marks: &Marks, genre: Option<&str>) -> Elem {
     } else {
         &a.artist
     };
-    let artist_id = crate::songs::artist_id(&a.artist);
+    let artist_id = crate::store::songs::artist_id(&a.artist);
     let e = Elem::new()
         .a("id", &a.id)
         .a(
@@ -236,7 +236,7 @@ pub fn artist(a: &Artist, marks: &Marks) -> Elem {
 
 /// The index letter of a name (`#` for anything not a letter).
 pub fn index_letter(name: &str) -> String {
-    let folded = crate::songs::fold(name.trim());
+    let folded = crate::store::songs::fold(name.trim());
     let folded = folded.strip_prefix("the ").unwrap_or(&folded);
     match folded.chars().next() {
         Some(c) if c.is_alphabetic() => c.to_uppercase().collect(),

@@ -55,7 +55,8 @@ for (const [mode, transports] of Object.entries(TRANSPORT_MODES)) {
       const wrong = await call(s, 'auth:login', { username: 'alice', password: 'nope-nope' });
       const unknown = await call(s, 'auth:login', { username: 'nobody', password: 'nope-nope' });
       assert.equal(wrong.ok, false);
-      assert.equal(wrong.error.code, 'invalid');
+      assert.equal(wrong.error.code, 'unauthenticated');
+      assert.equal(wrong.error.message, 'wrong username or password');
       assert.deepEqual(unknown.error, wrong.error);
       const data = await ok(s, 'auth:login', { username: 'Alice', password: ALICE.password });
       assert.equal(data.user.username, 'alice');
@@ -244,8 +245,10 @@ describe('auth across transports and HTTP', () => {
     assert.equal(s.session.user.username, 'alice', 'an HTTP token works on the socket');
     s.close();
     const bad = await post(JSON.stringify({ username: 'alice', password: 'wrong-wrong' }));
-    assert.equal(bad.status, 400);
-    assert.deepEqual(Object.keys((await bad.json()).error).sort(), ['code', 'field', 'message']);
+    assert.equal(bad.status, 401);
+    const badBody = await bad.json();
+    assert.deepEqual(Object.keys(badBody.error).sort(), ['code', 'message']);
+    assert.equal(badBody.error.code, 'unauthenticated');
     const malformed = await post('{not json');
     assert.equal(malformed.status, 400);
     assert.equal((await malformed.json()).error.code, 'invalid');
@@ -334,10 +337,15 @@ describe('auth across transports and HTTP', () => {
 
 describe('sessions over time and restarts', () => {
   it('pushes auth:tokenRefresh to a client whose token is about to expire', async () => {
-    // A 1-hour token is always inside the 24-hour refresh window.
-    const server = await startServer({ env: { CHILLFI_AUTH__TOKEN_TTL_HOURS: '1' } });
+    // A 1-hour token (issued with no refresh window), then a restart with a 24-hour window
+    // (tokens live 25 h): that token now expires inside the window. A configuration whose
+    // fresh tokens are already inside the window is refused (hardening.test.mjs).
+    const first = await startServer({ env: { CHILLFI_AUTH__TOKEN_TTL_HOURS: '1', CHILLFI_AUTH__REFRESH_WINDOW_HOURS: '0' } });
+    const { socket: signIn, token } = await login(first, ALICE);
+    signIn.close();
+    await first.stop();
+    const server = await new Server({ dataDir: first.dataDir, env: { CHILLFI_AUTH__TOKEN_TTL_HOURS: '25' } }).start();
     try {
-      const { token } = await login(server, ALICE);
       const s = await connect(server, { token });
       const [fresh] = await waitFor(s, 'auth:tokenRefresh', 8000);
       assert.notEqual(fresh.token, token);

@@ -320,3 +320,96 @@ export function record(socket, event) {
   socket.on(event, (p) => seen.push(p));
   return seen;
 }
+
+// ---------------------------------------------------------------- fault injection
+
+/**
+ * A TCP proxy on a free loopback port in front of `target` (`http://host:port`), for storage
+ * outages on command:
+ * - `pass`: forwards both ways;
+ * - `refuse`: stops listening (new connections get ECONNREFUSED) and resets open ones;
+ * - `reset`: accepts, then resets every connection (RST) at once, open ones included;
+ * - `stall`: accepts and holds new connections without forwarding a byte, and freezes open ones
+ *   (a storage server that hangs).
+ * `url` is what the server under test is given instead of the target.
+ */
+export async function startFaultProxy(target) {
+  const { hostname, port: targetPort } = new URL(target);
+  const conns = new Set();
+  let mode = 'pass';
+  let listening = false;
+  const server = net.createServer((client) => {
+    const pair = { client, upstream: null };
+    conns.add(pair);
+    client.on('close', () => conns.delete(pair));
+    client.on('error', () => {});
+    if (mode === 'reset' || mode === 'refuse') return client.resetAndDestroy();
+    if (mode === 'stall') return client.pause();
+    connectUpstream(pair);
+  });
+  function connectUpstream(pair) {
+    const upstream = net.connect(Number(targetPort), hostname);
+    pair.upstream = upstream;
+    upstream.on('error', () => pair.client.destroy());
+    pair.client.on('error', () => upstream.destroy());
+    upstream.on('close', () => pair.client.destroy());
+    pair.client.on('close', () => upstream.destroy());
+    pair.client.pipe(upstream);
+    upstream.pipe(pair.client);
+    pair.client.resume();
+  }
+  const listen = (port) =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        listening = true;
+        resolve(server.address().port);
+      });
+    });
+  const port = await listen(0);
+  const proxy = {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    get mode() { return mode; },
+    /** Switches the mode; resolves once the listener is in the matching state. */
+    async set(next) {
+      if (!['pass', 'refuse', 'reset', 'stall'].includes(next)) throw new Error(`unknown proxy mode ${next}`);
+      mode = next;
+      if (next === 'pass') {
+        for (const pair of conns) {
+          if (!pair.upstream && !pair.client.destroyed) connectUpstream(pair);
+          else { pair.client.resume(); pair.upstream?.resume(); }
+        }
+        if (!listening) await listen(port);
+        return;
+      }
+      for (const pair of conns) {
+        if (next === 'stall') { pair.client.pause(); pair.upstream?.pause(); continue; }
+        pair.client.resetAndDestroy();
+        pair.upstream?.destroy();
+      }
+      if (next === 'refuse' && listening) {
+        listening = false;
+        await new Promise((resolve) => server.close(() => resolve()));
+      } else if (next !== 'refuse' && !listening) {
+        await listen(port);
+      }
+    },
+    /** Connections currently open through the proxy. */
+    get open() { return conns.size; },
+    async stop() {
+      for (const pair of conns) { pair.client.destroy(); pair.upstream?.destroy(); }
+      if (listening) await new Promise((resolve) => server.close(() => resolve()));
+      listening = false;
+    },
+  };
+  return proxy;
+}
+
+/** Resident memory of a process, in bytes (Linux). */
+export function rssBytes(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = status.match(/^VmRSS:\s+(\d+) kB/m);
+  return m ? Number(m[1]) * 1024 : NaN;
+}

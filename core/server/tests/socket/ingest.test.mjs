@@ -2,6 +2,7 @@
 // backends (local folder, real S3), with real media made by ffmpeg.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -229,6 +230,83 @@ for (const backend of backends) {
     });
   });
 }
+
+describe('inbox: when a dropped file is taken', () => {
+  // With a settle time of an hour, only the writer's close (or a rename into the inbox) can make
+  // the server take these files within the test's time.
+  it('takes a file copied with cp, a file renamed in and a folder moved in as soon as they are complete', async () => {
+    const server = await startServer({ users: [ADMIN], env: { CHILLFI_INGEST__INBOX_SETTLE_SECS: '3600' } });
+    const media = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-drop-'));
+    try {
+      const inbox = path.join(server.dataDir, 'inbox');
+      const { socket } = await login(server, ADMIN);
+      const order = [];
+      socket.on('song:added', (p) => order.push(`added ${p.song.title}`));
+      const copied = flacWithCover(media, 'copied.flac', { seconds: 30, title: 'Copied' });
+      const added = waitForMatch(socket, 'song:added', (p) => p.song.title === 'Copied', 30000);
+      execFileSync('cp', [copied, path.join(inbox, 'copied.flac')]);
+      order.push('copy ended');
+      await added;
+
+      // Written under a hidden name, then renamed into place (rsync, most downloaders).
+      const renamed = flacWithCover(media, 'renamed.flac', { seconds: 4, title: 'Renamed' });
+      const part = path.join(inbox, '.renamed.flac.part');
+      fs.copyFileSync(renamed, part);
+      const second = waitForMatch(socket, 'song:added', (p) => p.song.title === 'Renamed', 30000);
+      fs.renameSync(part, path.join(inbox, 'renamed.flac'));
+      await second;
+
+      // A whole folder prepared elsewhere on the same file system and moved in.
+      const album = path.join(media, 'Album');
+      fs.mkdirSync(album);
+      flacWithCover(album, 'inside.flac', { seconds: 4, title: 'Inside' });
+      const third = waitForMatch(socket, 'song:added', (p) => p.song.title === 'Inside', 30000);
+      fs.renameSync(album, path.join(inbox, 'Album'));
+      await third;
+
+      assert.deepEqual(order, ['copy ended', 'added Copied', 'added Renamed', 'added Inside']);
+      await waitUntil(() => fs.readdirSync(inbox).filter((n) => n !== 'failed').length === 0, 10000, 'the inbox to empty');
+      socket.close();
+    } finally {
+      await server.stop();
+      fs.rmSync(media, { recursive: true, force: true });
+    }
+  });
+
+  it('never takes a file still open for writing, however long its writer pauses', async () => {
+    const server = await startServer({ users: [ADMIN], env: { CHILLFI_INGEST__INBOX_SETTLE_SECS: '1' } });
+    const media = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-slow-'));
+    try {
+      const inbox = path.join(server.dataDir, 'inbox');
+      const { socket } = await login(server, ADMIN);
+      const order = [];
+      socket.on('song:added', (p) => order.push(`added ${p.song.title}`));
+      const source = fs.readFileSync(flacWithCover(media, 'slow.flac', { seconds: 12, title: 'Slow Writer' }));
+      const target = path.join(inbox, 'slow.flac');
+      const fd = fs.openSync(target, 'w');
+      const parts = 4;
+      const step = Math.ceil(source.length / parts);
+      // Each pause is longer than the settle time plus the scan interval: a server going by
+      // size and mtime alone would take the file during the first one.
+      for (let i = 0; i < parts; i++) {
+        fs.writeSync(fd, source, i * step, Math.min(step, source.length - i * step));
+        if (i < parts - 1) await sleep(2500);
+      }
+      assert.ok(fs.existsSync(target), 'the file is still where its writer put it');
+      const added = waitForMatch(socket, 'song:added', (p) => p.song.title === 'Slow Writer', 30000);
+      order.push('closed');
+      fs.closeSync(fd);
+      const { song } = await added;
+      assert.deepEqual(order, ['closed', 'added Slow Writer'], 'taken only after its writer closed it');
+      assert.ok(Math.abs(song.durationMs - 12000) < 200, `whole file imported (${song.durationMs} ms)`);
+      assert.ok(!fs.existsSync(path.join(inbox, 'failed', 'slow.flac')), 'nothing failed');
+      socket.close();
+    } finally {
+      await server.stop();
+      fs.rmSync(media, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('abandoned uploads', () => {
   it('forgets an upload idle for ingest.upload_abandon_secs with its staged bytes, keeps one still receiving', async () => {

@@ -63,7 +63,7 @@ describe('plugins in the server (filename-tagger, mobile-profile, expiring-links
         CHILLFI_PLUGINS__DIR: plugins,
         CHILLFI_INGEST__INBOX_SETTLE_SECS: '1',
         CHILLFI_PLAYBACK__TRANSCODE_WORKERS: '1',
-        CHILLFI_LOG__LEVEL: 'warn,chillfi::variants=info',
+        CHILLFI_LOG__LEVEL: 'warn,chillfi::service::variants=info',
       },
     });
     admin = await login(server, ADMIN);

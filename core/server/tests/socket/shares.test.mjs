@@ -64,7 +64,9 @@ describe('share links', () => {
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type'), /^text\/html/);
     assert.match(page.headers.get('content-security-policy'), /script-src 'self'/);
-    assert.ok(!page.text.includes('<script'), 'no script at all, and the title is escaped');
+    // one script, the page's own file (the CSP allows no inline script); the title is escaped
+    assert.deepEqual(page.text.match(/<script[^>]*>/g), ['<script src="/share/page.js" defer>']);
+    assert.ok(page.text.includes('<script src="/share/page.js" defer></script>'), 'no inline script');
     assert.ok(!page.text.includes(' style='), 'no inline style (the CSP forbids it)');
     const escaped = '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;Song&#39;';
     assert.ok(page.text.includes(`<meta property="og:title" content="${escaped}">`), page.text);
@@ -86,28 +88,35 @@ describe('share links', () => {
     assert.equal(full.headers.get('content-type'), 'audio/mpeg');
     assert.equal(full.headers.get('accept-ranges'), 'bytes');
     assert.ok(full.body.equals(mp3), 'the stored MP3, byte for byte');
-    assert.equal(await plays(), 1, 'a GET from byte 0 is a play');
+    assert.equal(await plays(), 1, 'a GET is a play');
+    // The counted answer hands out the ticket a browser sends back when it seeks.
+    const ticket = full.headers.get('set-cookie').split(';')[0];
+    assert.match(ticket, /^chillfi_play=\d+\.[0-9a-f]{64}$/);
+    const cookie = { Cookie: ticket };
 
-    const part = await get(server, stream, { headers: { Range: 'bytes=1000-4999' } });
+    const part = await get(server, stream, { headers: { Range: 'bytes=1000-4999', ...cookie } });
     assert.equal(part.status, 206);
     assert.equal(part.headers.get('content-range'), `bytes 1000-4999/${mp3.length}`);
     assert.ok(part.body.equals(full.body.subarray(1000, 5000)), 'the matching slice');
-    const tail = await get(server, stream, { headers: { Range: 'bytes=-100' } });
+    const tail = await get(server, stream, { headers: { Range: 'bytes=-100', ...cookie } });
     assert.equal(tail.status, 206);
     assert.ok(tail.body.equals(mp3.subarray(mp3.length - 100)));
     const head = await get(server, stream, { method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.equal(head.headers.get('content-length'), String(mp3.length));
     assert.equal(head.body.length, 0);
-    const probe = await get(server, stream, { headers: { Range: 'bytes=0-1' } });
+    const probe = await get(server, stream, { headers: { Range: 'bytes=0-1', ...cookie } });
     assert.equal(probe.status, 206);
     const unsatisfiable = await get(server, stream, { headers: { Range: `bytes=${mp3.length}-` } });
     assert.equal(unsatisfiable.status, 416);
-    assert.equal(await plays(), 1, 'seeking, HEAD, a two-byte probe and errors are not plays');
+    assert.equal(await plays(), 1, 'seeking with the ticket, HEAD and errors are not plays');
     const fromZero = await get(server, stream, { headers: { Range: 'bytes=0-' } });
     assert.equal(fromZero.status, 206);
     assert.ok(fromZero.body.equals(mp3));
-    assert.equal(await plays(), 2, 'a range from byte 0 starts a play');
+    assert.equal(await plays(), 2, 'without the ticket, a range is a new play');
+    const seekAway = await get(server, stream, { headers: { Range: 'bytes=5000-' } });
+    assert.equal(seekAway.status, 206);
+    assert.equal(await plays(), 3, 'from any offset');
 
     // Only songs of the link.
     assert.equal((await get(server, `/s/${share.token}/stream/${other.id}`)).status, 404);
@@ -164,14 +173,17 @@ describe('share links', () => {
     const limited = await ok(alice, 'share:create', { kind: 'song', id: song.id, maxPlays: 2 });
     assert.equal(limited.maxPlays, 2);
     const stream = `/s/${limited.token}/stream/${song.id}`;
-    assert.equal((await get(server, stream)).status, 200);
+    const firstPlay = await get(server, stream);
+    assert.equal(firstPlay.status, 200);
     assert.equal((await get(server, stream, { headers: { Range: 'bytes=0-' } })).status, 206);
     const third = await get(server, stream);
     assert.equal(third.status, 404, 'no third play');
     assert.equal(third.text, unknown.text, 'the same answer as an unknown token');
     assert.equal((await get(server, linkPath(limited))).status, 404, 'the page too');
-    // Seeking within the play that just started still works for a while.
-    assert.equal((await get(server, stream, { headers: { Range: 'bytes=5000-' } })).status, 206);
+    // Seeking within a counted play still works, with its ticket (and only with it).
+    const ticket = firstPlay.headers.get('set-cookie').split(';')[0];
+    assert.equal((await get(server, stream, { headers: { Range: 'bytes=5000-', Cookie: ticket } })).status, 206);
+    assert.equal((await get(server, stream, { headers: { Range: 'bytes=5000-' } })).status, 404);
     const info = (await ok(alice, 'share:list', { id: song.id })).items.find((s) => s.shareId === limited.shareId);
     assert.equal(info.plays, 2);
 

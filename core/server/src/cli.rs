@@ -1,0 +1,415 @@
+//! The command line: argument parsing and the administration commands.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, Stores};
+use crate::bus::Bus;
+use crate::config::{Config, Sources};
+use crate::service::{auth, ingest};
+use crate::store::{app_keys, db, songs};
+
+#[derive(Parser)]
+#[command(
+    name = "chillfi",
+    version,
+    about = "ChillFi: a self-hosted music server"
+)]
+struct Cli {
+    /// Configuration file (default: /etc/chillfi/config.toml when it exists).
+    #[arg(long, global = true, value_name = "PATH", env = "CHILLFI_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (database, secrets, blobs, inbox); overrides the configuration.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// ADDR:PORT to listen on; overrides the configuration.
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+        /// Log as JSON lines instead of human-readable text.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Manage users (while the server is stopped).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Import every audio file under DIR once (the files are left in place). Stop the server first.
+    Import {
+        dir: PathBuf,
+        /// Username credited with the songs (default: the first administrator).
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Inspect plugins: the installed ones, or a component before installing it.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+    /// Benchmarks only: adds COUNT synthetic songs that all share the stored file MP3.
+    #[command(hide = true)]
+    SeedLibrary {
+        count: usize,
+        #[arg(long, value_name = "FILE")]
+        mp3: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. Without --password-file, prints a one-time reset token to hand over.
+    Add {
+        name: String,
+        #[arg(long)]
+        admin: bool,
+        /// File whose first line is the password (keeps it out of the shell history).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Clear a user's password, sign them out everywhere and print a new reset token.
+    Reset { name: String },
+    /// List users.
+    List,
+    /// Create a Subsonic API credential for a user and print it (shown this once): an API key,
+    /// or with --app-password an app password for apps that only know username + password.
+    Key {
+        name: String,
+        #[arg(long)]
+        label: String,
+        #[arg(long)]
+        app_password: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// List the plugins in the configured plugins folder with their state.
+    List,
+    /// Load a plugin folder (plugin.toml + component) or a .wasm component without installing
+    /// it, and report its world, WIT version and kind. Exits nonzero when it cannot be loaded.
+    Check { path: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print the effective values, secrets masked.
+    Check,
+}
+
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chillfi: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = match &cli.command {
+        Command::Serve { listen, .. } => listen.clone(),
+        _ => None,
+    };
+    let sources = Sources {
+        file: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+        listen,
+    };
+    let cfg = Config::load(&sources)?;
+    match cli.command {
+        Command::Serve { log_json, .. } => {
+            crate::serve::init_logging(&cfg, log_json);
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?
+                .block_on(crate::serve::serve(cfg))
+        }
+        Command::User { command } => user_command(&cfg, command),
+        Command::Import { dir, owner } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?
+            .block_on(import(cfg, dir, owner)),
+        Command::SeedLibrary { count, mp3 } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?
+            .block_on(seed_library(cfg, count, mp3)),
+        Command::Plugin { command } => plugin_command(&cfg, command),
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            print!("{}", cfg.to_masked_toml());
+            eprintln!("configuration is valid");
+            Ok(())
+        }
+    }
+}
+
+/// Synthetic metadata over one real blob, so list/search/play benchmarks see a big library.
+async fn seed_library(cfg: Config, count: usize, mp3: PathBuf) -> anyhow::Result<()> {
+    use sha2::Digest;
+    require_data_dir(&cfg)?;
+    let stores = Stores::open(&cfg)?;
+    let owner = stores
+        .users
+        .list()?
+        .into_iter()
+        .next()
+        .context("create a user first")?;
+    let bytes = std::fs::read(&mp3).with_context(|| format!("reading {}", mp3.display()))?;
+    let hash = hex::encode(sha2::Sha256::digest(&bytes));
+    let blobs = app::open_blob_store(&cfg).await?;
+    blobs
+        .put_file(&songs::song_blob_key(&hash), &mp3, "audio/mpeg")
+        .await
+        .map_err(|e| anyhow::anyhow!("storing the blob: {e:?}"))?;
+    const WORDS: &[&str] = &[
+        "love", "night", "blue", "river", "fire", "dream", "city", "heart", "rain", "gold",
+        "summer", "ghost", "light", "road", "ocean", "wild", "echo", "velvet", "stone", "Café",
+    ];
+    let word = |n: usize| WORDS[n % WORDS.len()];
+    let now = db::now_secs();
+    for i in 0..count {
+        let artist = format!("{} {}", word(i / 7), word(i / 151 + 3));
+        let album = format!("{} {} {}", word(i / 13), word(i / 17 + 5), i / 12);
+        let song = songs::Song {
+            id: db::new_id(),
+            title: format!("{} {} {i}", word(i), word(i / 3 + 1)),
+            album_id: songs::album_id(&artist, &album),
+            artist_id: songs::artist_id(&artist),
+            artist: artist.clone(),
+            album,
+            album_artist: artist,
+            track: Some((i % 12 + 1) as u32),
+            track_total: Some(12),
+            disc: None,
+            disc_total: None,
+            year: Some(1960 + (i % 60) as i32),
+            genre: word(i / 5).into(),
+            duration_ms: 180_000 + (i % 120) as u64 * 1000,
+            bitrate: 320_000,
+            sample_rate: 44_100,
+            channels: 2,
+            source_hash: hex::encode(sha2::Sha256::digest(format!("seed {i}"))),
+            hash: hash.clone(),
+            size_bytes: bytes.len() as u64,
+            cover_key: None,
+            uploader_id: owner.id.clone(),
+            original_name: format!("seed-{i}.mp3"),
+            conversion: "remuxed".into(),
+            created_at: now - (count - i) as i64,
+            updated_at: now,
+        };
+        let _duplicate = stores.songs.insert(&song)?;
+    }
+    stores.db.flush().await?;
+    eprintln!("{} songs in the library", stores.songs.count());
+    Ok(())
+}
+
+async fn import(cfg: Config, dir: PathBuf, owner: Option<String>) -> anyhow::Result<()> {
+    require_data_dir(&cfg)?;
+    let stores = Stores::open(&cfg)?;
+    let owner = match owner {
+        Some(name) => stores.users.by_name(&name)?.with_context(|| format!("no user named '{name}'"))?,
+        None => stores
+            .users
+            .list()?
+            .into_iter()
+            .filter(|u| u.is_admin)
+            .min_by_key(|u| u.created_at)
+            .context("no administrator yet: create one with `chillfi user add NAME --admin` or pass --owner")?,
+    };
+    let blobs = app::open_blob_store(&cfg).await?;
+    // Nobody listens during an import: what the pipeline announces goes nowhere.
+    let bus = Bus::new();
+    // Enrichers run on imports too (no folder watching: the import is over soon).
+    let plugins = app::open_plugin_host(&cfg);
+    let ingest = ingest::Ingest::new(&cfg, &stores.db, stores.songs.clone(), blobs, bus, plugins)?;
+    ingest.recover().await?;
+    let failed = ingest::import::import_dir(&ingest, &dir, &owner.id).await?;
+    stores.db.flush().await?;
+    anyhow::ensure!(failed == 0, "{failed} file(s) could not be imported");
+    Ok(())
+}
+
+fn plugin_command(cfg: &Config, command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::Check { path } => {
+            let report = chillfi_plugin_host::check(&path)
+                .map_err(|e| anyhow::anyhow!("{} cannot be loaded: {e}", path.display()))?;
+            if let (Some(name), Some(version)) = (&report.plugin_name, &report.plugin_version) {
+                println!("plugin:  {name} {version}");
+            }
+            println!("world:   {}", report.world);
+            println!("wit:     {}", report.package_version);
+            println!("kind:    {}", report.kind);
+            println!("size:    {} bytes", report.size_bytes);
+            println!("imports: {}", report.imports.join(", "));
+            println!("exports: {}", report.exports.join(", "));
+            println!("ok: {} loads", path.display());
+            Ok(())
+        }
+        PluginCommand::List => {
+            require_data_dir(cfg)?;
+            anyhow::ensure!(
+                cfg.plugins.enabled,
+                "plugins are turned off in the configuration ([plugins] enabled = false)"
+            );
+            let host = chillfi_plugin_host::PluginHost::new(cfg.plugin_host_config())
+                .context("loading the plugins")?;
+            let plugins = host.list();
+            println!("plugins folder: {}", cfg.plugins_dir().display());
+            if plugins.is_empty() {
+                println!("(no plugins installed)");
+            }
+            for p in plugins {
+                let kind = p.kind.map(|k| k.as_str()).unwrap_or("?");
+                let version = if p.version.is_empty() {
+                    "?"
+                } else {
+                    &p.version
+                };
+                println!("{}\t{version}\t{kind}\t{}", p.name, p.state);
+                if let Some(e) = &p.last_error {
+                    println!("\t{e}");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Administration commands work on an existing data dir; refusing the implicit default when it
+/// is absent avoids silently creating `./chillfi-data` next to wherever the admin stands.
+fn require_data_dir(cfg: &Config) -> anyhow::Result<()> {
+    let default = Config::default().data_dir;
+    anyhow::ensure!(
+        cfg.data_dir != default || cfg.db_dir().exists(),
+        "no ChillFi data in {}: pass --data-dir (the package uses /var/lib/chillfi) or start the server once",
+        cfg.data_dir.display()
+    );
+    Ok(())
+}
+
+fn user_command(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
+    require_data_dir(cfg)?;
+    let stores = Stores::open(cfg)?;
+    let users = &stores.users;
+    match command {
+        UserCommand::Add {
+            name,
+            admin,
+            password_file,
+        } => {
+            let hash = match password_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    let password = text.lines().next().unwrap_or_default().to_string();
+                    let min = cfg.auth.min_password_len;
+                    anyhow::ensure!(
+                        password.chars().count() >= min,
+                        "the password in {} is shorter than {min} characters",
+                        path.display()
+                    );
+                    Some(auth::hash_password_blocking(&password)?)
+                }
+                None => None,
+            };
+            let has_password = hash.is_some();
+            let user = users.create(&name, hash, admin)?;
+            println!(
+                "created {} '{}' (id {})",
+                if admin { "administrator" } else { "user" },
+                user.username,
+                user.id
+            );
+            if !has_password {
+                let (token, expires) =
+                    users.issue_reset_token(&user.id, cfg.auth.reset_token_ttl_hours)?;
+                println!(
+                    "reset token (give it to {}; valid {} h, once): {token}",
+                    user.username,
+                    (expires - db::now_secs()) / 3600
+                );
+            }
+        }
+        UserCommand::Reset { name } => {
+            let user = users
+                .by_name(&name)?
+                .with_context(|| format!("no user named '{name}'"))?;
+            users.clear_password(&user.id)?;
+            let (token, _) = users.issue_reset_token(&user.id, cfg.auth.reset_token_ttl_hours)?;
+            println!(
+                "password cleared and every session of '{}' signed out",
+                user.username
+            );
+            println!(
+                "reset token (valid {} h, once): {token}",
+                cfg.auth.reset_token_ttl_hours
+            );
+        }
+        UserCommand::Key {
+            name,
+            label,
+            app_password,
+        } => {
+            let user = users
+                .by_name(&name)?
+                .with_context(|| format!("no user named '{name}'"))?;
+            let kind = if app_password {
+                app_keys::Kind::AppPassword
+            } else {
+                app_keys::Kind::ApiKey
+            };
+            let created = stores.app_keys.create(&user, &label, kind)?;
+            let what = if app_password {
+                "app password"
+            } else {
+                "API key"
+            };
+            println!(
+                "{what} '{}' for {} (id {}; shown this once):",
+                created.label, user.username, created.id
+            );
+            println!("{}", created.secret);
+        }
+        UserCommand::List => {
+            for user in users.list()? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    user.id,
+                    user.username,
+                    if user.is_admin { "admin" } else { "user" },
+                    if user.password_hash.is_some() {
+                        "password set"
+                    } else {
+                        "awaiting reset token"
+                    }
+                );
+            }
+        }
+    }
+    stores.db.flush_blocking()?;
+    Ok(())
+}

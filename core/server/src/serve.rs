@@ -1,0 +1,174 @@
+//! `chillfi serve`: start-up (stores, services, bus, transports), readiness, graceful shutdown.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::app::{self, AppState, Stores};
+use crate::bus::Bus;
+use crate::config::{Config, LogFormat};
+use crate::service::library::Library;
+use crate::service::sharing::Sharing;
+use crate::service::stream_urls::StreamSigner;
+use crate::service::{auth, ingest, variants};
+use crate::{http, socket};
+
+pub fn init_logging(cfg: &Config, force_json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if force_json || cfg.log.format == LogFormat::Json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let stores = Stores::open(&cfg)?;
+    let secret = auth::load_or_create_secret(&cfg.jwt_secret_path())?;
+    let auth = Arc::new(auth::Auth::new(&secret, cfg.auth.clone())?);
+    let stream_signer = Arc::new(StreamSigner::new(&secret));
+    drop(secret);
+    let (svc, io) = socket::build();
+    let bus = Bus::new();
+    socket::pushes::subscribe(&bus, io.clone());
+    let blobs = app::open_blob_store(&cfg).await?;
+    let plugins = app::open_plugin_host(&cfg);
+    // Reloads the plugins when their folder changes; stops when dropped at the end of `serve`.
+    let _plugin_watcher = match plugins.as_ref().map(|host| host.watch()) {
+        Some(Err(e)) => {
+            tracing::warn!("plugins are loaded at start only: {e}");
+            None
+        }
+        Some(Ok(watcher)) => Some(watcher),
+        None => None,
+    };
+    let ingest = ingest::Ingest::new(
+        &cfg,
+        &stores.db,
+        stores.songs.clone(),
+        blobs.clone(),
+        bus.clone(),
+        plugins.clone(),
+    )?;
+    let uploads = ingest::upload::Uploads::new(&cfg, &stores.db, ingest.clone(), bus.clone())?;
+    ingest.recover().await?;
+    ingest::inbox::Inbox::start(&cfg, ingest.clone(), stores.users.clone())?;
+    let variants = variants::Variants::new(&cfg, blobs.clone(), plugins.clone());
+    let cfg = Arc::new(cfg);
+    let library = Library::new(
+        cfg.clone(),
+        stores.songs.clone(),
+        blobs.clone(),
+        variants.clone(),
+        stream_signer.clone(),
+        bus.clone(),
+    );
+    let sharing = Sharing::new(
+        stores.users.clone(),
+        stores.songs.clone(),
+        stores.playlists.clone(),
+        stores.shares.clone(),
+        plugins.clone(),
+    );
+    let app = Arc::new(AppState {
+        cfg: cfg.clone(),
+        users: stores.users,
+        songs: stores.songs,
+        player: stores.player,
+        playlists: stores.playlists,
+        shares: stores.shares,
+        sharing,
+        library,
+        stream_signer,
+        blobs,
+        uploads,
+        plugins,
+        variants,
+        auth,
+        bus,
+        app_keys: stores.app_keys,
+        favourites: stores.favourites,
+        cover_cache: Default::default(),
+        now_playing: Default::default(),
+        io: io.clone(),
+        started,
+    });
+    let session_sweep = socket::register(&app);
+    if app.users.is_empty() {
+        tracing::warn!(
+            "no users yet: create the first administrator with `chillfi user add NAME --admin` \
+             (stop the server first) and open the web UI"
+        );
+    }
+
+    let listener = poem::listener::TcpListener::bind(cfg.server.listen.clone());
+    let acceptor = poem::listener::Listener::into_acceptor(listener)
+        .await
+        .with_context(|| format!("listening on {}", cfg.server.listen))?;
+    notify_systemd("READY=1");
+    for addr in poem::listener::Acceptor::local_addr(&acceptor) {
+        tracing::info!(address = %addr, elapsed_ms = started.elapsed().as_millis() as u64, "ChillFi is ready");
+    }
+    let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
+    let routes = http::routes(app.clone(), http::bridge::SocketIoEndpoint::new(svc));
+    let shutdown_io = io.clone();
+    poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(
+            routes,
+            async move {
+                shutdown_signal().await;
+                notify_systemd("STOPPING=1");
+                tracing::info!("shutting down");
+                // Background tasks that use the Socket.IO layer stop before it closes.
+                session_sweep.abort();
+                let _ = session_sweep.await;
+                shutdown_io.close().await;
+            },
+            Some(grace),
+        )
+        .await
+        .context("serving HTTP")?;
+    stores.db.flush().await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Tells systemd (Type=notify) about readiness; a no-op when not started by systemd.
+fn notify_systemd(state: &str) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let path = path.to_string_lossy().to_string();
+    let addr = match path.strip_prefix('@') {
+        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = addr.and_then(|addr| UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &addr));
+    if let Err(e) = sent {
+        tracing::warn!("could not notify systemd: {e}");
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the server can only be killed; keep serving.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

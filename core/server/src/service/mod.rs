@@ -1,0 +1,11 @@
+//! Services: the rules (who may do what, validation, URLs, ingest, variants, sharing). They take
+//! the stores and the plugin host they need, publish live changes on the bus, and never import a
+//! transport (socket/, http/, subsonic/).
+
+pub mod auth;
+pub mod ingest;
+pub mod library;
+pub mod playlists;
+pub mod sharing;
+pub mod stream_urls;
+pub mod variants;

@@ -1,0 +1,143 @@
+//! The sled database: one `Db` handle, typed JSON records in named trees.
+//! Invariant: no secret (JWT key, plain password, plain reset token) is ever written here.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::error::{AppError, AppResult};
+
+#[derive(Clone)]
+pub struct Db {
+    inner: sled::Db,
+}
+
+impl Db {
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        // Only the service account reads the database, whatever the umask.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        let inner = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            // sled caches up to 1 GiB by default; the song index lives in memory anyway.
+            .cache_capacity(32 * 1024 * 1024)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    anyhow::anyhow!(
+                        "the database in {} is in use by a running chillfi server; \
+                         stop it or use the admin screen",
+                        dir.display()
+                    )
+                }
+                other => anyhow::anyhow!("opening the database in {}: {other}", dir.display()),
+            })?;
+        Ok(Self { inner })
+    }
+
+    pub fn tree(&self, name: &str) -> AppResult<sled::Tree> {
+        Ok(self.inner.open_tree(name)?)
+    }
+
+    pub async fn flush(&self) -> AppResult<()> {
+        self.inner.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn flush_blocking(&self) -> AppResult<()> {
+        self.inner.flush()?;
+        Ok(())
+    }
+}
+
+/// Bytes of the files directly in `dir` (a sled database's log and snapshots); 0 if unreadable.
+pub fn size_on_disk(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+pub fn encode<T: Serialize>(value: &T) -> AppResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| AppError::internal(format!("encoding a record: {e}")))
+}
+
+/// Hands memory that was freed but kept by the allocator back to the OS (glibc keeps freed small
+/// blocks for reuse, so a large short-lived structure would otherwise stay in RSS for good).
+#[allow(unsafe_code)]
+pub fn release_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks the allocator's own free lists under its locks; it is
+    // thread-safe and has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| AppError::internal(format!("decoding a record: {e}")))
+}
+
+pub fn get<T: DeserializeOwned>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> AppResult<Option<T>> {
+    tree.get(key)?.map(|v| decode(&v)).transpose()
+}
+
+pub fn put<T: Serialize>(tree: &sled::Tree, key: impl AsRef<[u8]>, value: &T) -> AppResult<()> {
+    tree.insert(key.as_ref(), encode(value)?)?;
+    Ok(())
+}
+
+/// A random identifier: 80 bits, lowercase hex. Unguessable enough for record ids, which are
+/// never the only protection of anything.
+pub fn new_id() -> String {
+    let bytes: [u8; 10] = rand::random();
+    hex::encode(bytes)
+}
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Loads a secret kept in a file of the data dir (the JWT signing key, the app-password key),
+/// creating it (64 bytes from the OS CSPRNG, mode 0600) on first start.
+pub fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
+        Ok(_) => anyhow::bail!("{} is too short to be a signing secret", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("reading {}: {e}", path.display()),
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut secret = vec![0u8; 64];
+    rand::fill(&mut secret[..]);
+    let tmp = path.with_extension("tmp");
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(&secret)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(secret)
+}
