@@ -1,7 +1,13 @@
-//! Timing loop (no criterion): one enricher call on a pre-instantiated component, and how
-//! long the host takes to stop an infinite loop. Run through bench/plugins.sh.
+//! Timing loop (no criterion): one enricher call on a pre-instantiated component (direct,
+//! through the async path the server uses, and the same logic as a native function), and
+//! how long the host takes to stop an infinite loop. Run through bench/plugins.sh.
 //!
-//! cargo run -p chillfi-plugin-host --example plugin_bench -- [calls]
+//! cargo run --release -p chillfi-plugin-host --example plugin_bench -- [calls]
+
+/// filename-tagger's own parsing code, compiled natively: the baseline.
+#[allow(clippy::all, dead_code)]
+#[path = "../../../plugins/filename-tagger/src/parse.rs"]
+mod tagger;
 
 use chillfi_plugin_host::*;
 use std::path::{Path, PathBuf};
@@ -51,6 +57,34 @@ fn us(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
+/// What filename-tagger does, as a native function: parse the path, keep what the tags lack.
+fn native_enrich(input: &EnrichInput) -> MetadataPatch {
+    let m = &input.metadata;
+    let path = if input.relative_path.trim().is_empty() {
+        input.file_name.as_str()
+    } else {
+        input.relative_path.as_str()
+    };
+    let p = tagger::parse_path(path, true);
+    let missing = |s: &Option<String>| s.as_deref().is_none_or(|v| v.trim().is_empty());
+    MetadataPatch {
+        title: p.title.filter(|_| missing(&m.title)),
+        artist: p.artist.filter(|_| missing(&m.artist)),
+        album: p.album.filter(|_| missing(&m.album)),
+        track: p
+            .track
+            .filter(|t| m.track.is_none() && (1..=999).contains(t)),
+        disc: p.disc.filter(|d| m.disc.is_none() && (1..=999).contains(d)),
+        year: p.year.filter(|_| m.year.is_none()),
+        ..Default::default()
+    }
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    percentile(times, 0.5)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let calls: usize = std::env::args()
         .nth(1)
@@ -80,38 +114,70 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..200 {
         host.enrich_blocking(&input);
     }
-    let mut times = Vec::with_capacity(calls);
+    let mut direct = Vec::with_capacity(calls);
     for _ in 0..calls {
         let t = Instant::now();
         let out = host.enrich_blocking(&input);
-        times.push(t.elapsed());
+        direct.push(t.elapsed());
         assert_eq!(out.applied.len(), 1, "{out:?}");
     }
-    times.sort();
+    let direct_median = median(&mut direct);
     println!(
-        "enricher call (filename-tagger, fresh store + instantiate from InstancePre + call + validate), {calls} calls: median {}, p99 {}, max {}",
-        us(percentile(&times, 0.5)),
-        us(percentile(&times, 0.99)),
-        us(times[times.len() - 1]),
+        "direct: enricher call (filename-tagger; fresh store, instantiate from InstancePre, call, validate), {calls} calls: median {}, p99 {}, max {}",
+        us(direct_median),
+        us(percentile(&direct, 0.99)),
+        us(direct[direct.len() - 1]),
     );
 
+    // The server's path: `enrich(..).await` inside a task on a multi-threaded runtime.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let mut times = Vec::with_capacity(calls);
-    rt.block_on(async {
-        for _ in 0..calls {
-            let t = Instant::now();
-            host.enrich(&input).await;
-            times.push(t.elapsed());
-        }
-    });
-    times.sort();
+    let (h, i) = (host.clone(), input.clone());
+    let mut server = rt.block_on(async move {
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                h.enrich(&i).await;
+            }
+            let mut times = Vec::with_capacity(calls);
+            for _ in 0..calls {
+                let t = Instant::now();
+                let out = h.enrich(&i).await;
+                times.push(t.elapsed());
+                assert_eq!(out.applied.len(), 1, "{out:?}");
+            }
+            times
+        })
+        .await
+    })?;
+    let server_median = median(&mut server);
     println!(
-        "same through the async API (spawn_blocking): median {}, p99 {}",
-        us(percentile(&times, 0.5)),
-        us(percentile(&times, 0.99)),
+        "server path: the same through the async API in a tokio task: median {}, p99 {}",
+        us(server_median),
+        us(percentile(&server, 0.99)),
+    );
+
+    let mut native = Vec::with_capacity(calls);
+    let mut sink = 0usize;
+    for _ in 0..calls {
+        let t = Instant::now();
+        let p = std::hint::black_box(native_enrich(std::hint::black_box(&input)));
+        native.push(t.elapsed());
+        sink += p.title.map_or(0, |t| t.len());
+    }
+    assert!(sink > 0);
+    let native_median = median(&mut native);
+    println!(
+        "native: the same parsing as a Rust function: median {}",
+        us(native_median)
+    );
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+    println!(
+        "ratios (medians): server path / direct = {:.2} (goal <= 2), direct / native = {:.0}, direct median {} (goal < 10 µs)",
+        ratio(server_median, direct_median),
+        ratio(direct_median, native_median),
+        us(direct_median),
     );
     drop(host);
 

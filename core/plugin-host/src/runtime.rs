@@ -1,17 +1,17 @@
-//! wasmtime plumbing: the engine and its epoch ticker, component inspection, linking,
-//! pre-instantiation, and one sandboxed call (fresh store, deadline, memory cap).
+//! wasmtime plumbing shared by every world and WIT version: the engine and its epoch
+//! ticker, component inspection, linking, pre-instantiation, and one sandboxed call
+//! (fresh store, deadline, memory cap). It knows no generated bindings: the typed
+//! pre-instances and calls live in the per-world dispatch files.
 
-use crate::bindings::{self, v0_1};
+use crate::call::{self, CallState};
 use crate::error::PluginError;
-use crate::kv::KvStore;
 use crate::types::PluginKind;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Config, Engine, Store, Trap};
 
 /// Epoch tick: the resolution of call deadlines.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -20,59 +20,7 @@ pub const MAX_WASM_STACK: usize = 512 << 10;
 /// Plugin calls running at once (per host); more wait for a free slot. It is also the
 /// size of the instance pool.
 pub const POOL_SLOTS: usize = 64;
-/// Log lines one call may write.
-const LOGS_PER_CALL: u32 = 100;
 pub const PACKAGE: &str = "chillfi:plugin";
-
-/// State of one store (= one call).
-pub struct CallState {
-    pub plugin: Arc<str>,
-    pub config: Arc<BTreeMap<String, String>>,
-    /// `None` when the plugin lacks the "kv" capability: every kv call is denied.
-    pub kv: Option<Arc<Mutex<KvStore>>>,
-    pub kv_quota: usize,
-    pub limiter: CallLimiter,
-    pub logs_left: u32,
-}
-
-pub struct CallLimiter {
-    memory_bytes: usize,
-    memory_refused: bool,
-}
-
-impl ResourceLimiter for CallLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
-            self.memory_refused = true;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
-    }
-
-    fn instances(&self) -> usize {
-        64
-    }
-    fn tables(&self) -> usize {
-        64
-    }
-    fn memories(&self) -> usize {
-        8
-    }
-}
 
 /// Increments the engine's epoch every [`TICK`] until dropped.
 struct Ticker {
@@ -119,6 +67,13 @@ impl Drop for SlotGuard<'_> {
     }
 }
 
+/// How much of a pooled linear memory (and table) stays resident between calls. With the
+/// Linux `PAGEMAP_SCAN` ioctl (6.7+) only the pages a call dirtied are put back (copied from
+/// the component's image or zeroed) with no `madvise` and no page faults on the next call;
+/// without it wasmtime memsets up to this much and `madvise`s the rest. Either way the next
+/// call starts from the pristine image: nothing carries over between calls.
+pub const KEEP_RESIDENT: usize = 2 << 20;
+
 pub fn engine_config() -> Config {
     let mut c = Config::new();
     c.wasm_component_model(true);
@@ -136,7 +91,10 @@ pub fn pooled_config(memory_bytes: usize) -> Config {
         .total_memories(slots * 2)
         .total_tables(slots * 8)
         .max_memories_per_component(4)
-        .max_memory_size(memory_bytes);
+        .max_memory_size(memory_bytes)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     c
 }
@@ -160,7 +118,7 @@ impl Runtime {
             None => Engine::new(&engine_config()).map_err(engine_err)?,
         };
         let mut linker = Linker::new(&engine);
-        bindings::add_imports(&mut linker).map_err(engine_err)?;
+        call::add_imports(&mut linker).map_err(engine_err)?;
         let stop = Arc::new(AtomicBool::new(false));
         let (e, s) = (engine.clone(), stop.clone());
         std::thread::Builder::new()
@@ -196,9 +154,13 @@ impl Runtime {
         })
     }
 
-    /// Compiles, identifies and pre-instantiates a component for `kind` (checked against
-    /// what the component exports).
-    pub fn prepare(&self, path: &Path, bytes: &[u8]) -> Result<Prepared, PluginError> {
+    /// Compiles, identifies, links and pre-instantiates a component. The caller turns
+    /// the pre-instance into the typed one of its world and version.
+    pub fn prepare(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<(Identified, InstancePre<CallState>), PluginError> {
         let component = compile(&self.engine, path, bytes)?;
         let found = identify(&self.engine, &component, path)?;
         let mut linker = self.linker.clone();
@@ -213,35 +175,8 @@ impl Runtime {
                 path: path.to_path_buf(),
                 message: format!("cannot link: {e:#}"),
             })?;
-        let incompatible = |e: wasmtime::Error| PluginError::Incompatible {
-            path: path.to_path_buf(),
-            message: format!("does not match world {}: {e:#}", found.world),
-        };
-        let pre = match found.kind {
-            PluginKind::Enricher => {
-                Pre::Enricher(v0_1::enricher::EnricherPre::new(pre).map_err(incompatible)?)
-            }
-            PluginKind::TranscodeProfile => Pre::Profile(
-                v0_1::transcode_profile::TranscodeProfilePre::new(pre).map_err(incompatible)?,
-            ),
-            PluginKind::ShareHandler => {
-                Pre::Share(v0_1::share_handler::ShareHandlerPre::new(pre).map_err(incompatible)?)
-            }
-        };
-        Ok(Prepared { found, pre })
+        Ok((found, pre))
     }
-}
-
-/// A pre-instantiated plugin: a call only creates a store and instantiates.
-pub enum Pre {
-    Enricher(v0_1::enricher::EnricherPre<CallState>),
-    Profile(v0_1::transcode_profile::TranscodeProfilePre<CallState>),
-    Share(v0_1::share_handler::ShareHandlerPre<CallState>),
-}
-
-pub struct Prepared {
-    pub found: Identified,
-    pub pre: Pre,
 }
 
 /// What a component is, from its exports and imports.
@@ -393,91 +328,4 @@ fn describe(e: &wasmtime::Error, deadline: Duration, memory_refused: bool, cap: 
         None if memory_refused => format!("memory limit of {} MiB exceeded: {e:#}", cap >> 20),
         None => format!("failed: {e:#}"),
     }
-}
-
-impl CallState {
-    pub fn new(
-        plugin: Arc<str>,
-        config: Arc<BTreeMap<String, String>>,
-        kv: Option<Arc<Mutex<KvStore>>>,
-        kv_quota: usize,
-        memory_bytes: usize,
-    ) -> Self {
-        CallState {
-            plugin,
-            config,
-            kv,
-            kv_quota,
-            limiter: CallLimiter {
-                memory_bytes,
-                memory_refused: false,
-            },
-            logs_left: LOGS_PER_CALL,
-        }
-    }
-}
-
-// ----- one call per export -----
-
-use v0_1::{enrich, share, transcode};
-
-pub fn enrich(
-    rt: &Runtime,
-    pre: &v0_1::enricher::EnricherPre<CallState>,
-    state: CallState,
-    deadline: Duration,
-    input: &enrich::EnrichInput,
-) -> Result<Result<enrich::MetadataPatch, String>, CallFailure> {
-    call(rt, state, deadline, |store| {
-        let instance = pre.instantiate(&mut *store)?;
-        instance
-            .chillfi_plugin_enrich()
-            .call_enrich(&mut *store, input)
-    })
-}
-
-pub fn choose_profile(
-    rt: &Runtime,
-    pre: &v0_1::transcode_profile::TranscodeProfilePre<CallState>,
-    state: CallState,
-    deadline: Duration,
-    client: &transcode::ClientInfo,
-    source: &transcode::SourceInfo,
-) -> Result<Option<transcode::Profile>, CallFailure> {
-    call(rt, state, deadline, |store| {
-        let instance = pre.instantiate(&mut *store)?;
-        instance
-            .chillfi_plugin_transcode()
-            .call_choose_profile(&mut *store, client, source)
-    })
-}
-
-pub fn share_create(
-    rt: &Runtime,
-    pre: &v0_1::share_handler::ShareHandlerPre<CallState>,
-    state: CallState,
-    deadline: Duration,
-    request: &share::ShareRequest,
-) -> Result<Result<share::ShareDecision, String>, CallFailure> {
-    call(rt, state, deadline, |store| {
-        let instance = pre.instantiate(&mut *store)?;
-        instance
-            .chillfi_plugin_share()
-            .call_on_create(&mut *store, request)
-    })
-}
-
-pub fn share_access(
-    rt: &Runtime,
-    pre: &v0_1::share_handler::ShareHandlerPre<CallState>,
-    state: CallState,
-    deadline: Duration,
-    info: &share::AccessInfo,
-) -> Result<share::AccessDecision, CallFailure> {
-    call(rt, state, deadline, |store| {
-        let instance = pre.instantiate(&mut *store)?;
-        instance
-            .chillfi_plugin_share()
-            .call_on_access(&mut *store, info)
-    })
 }

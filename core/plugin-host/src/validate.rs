@@ -109,6 +109,15 @@ pub fn decision(d: &ShareDecision, now: u64) -> Result<(), String> {
     }
 }
 
+/// `s` cut to [`MAX_STRING_BYTES`] (on a character boundary).
+pub fn truncate(s: &str) -> String {
+    let mut end = s.len().min(MAX_STRING_BYTES);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
 pub fn refusal(reason: &str) -> Result<(), String> {
     text("refusal", &Some(reason.to_string()))
 }

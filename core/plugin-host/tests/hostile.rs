@@ -377,3 +377,47 @@ async fn kv_needs_the_capability_and_respects_the_quota() {
     assert!(t.cfg.state_dir.join("with-kv/kv.bin").is_file());
     assert!(!t.cfg.state_dir.join("no-kv/kv.bin").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cannot_see_the_previous_calls_data() {
+    // The plugin keeps every input in a static, writes `SECRET<file name>` to its heap and
+    // leaks it, then reports what it finds of earlier calls in its statics and by scanning
+    // its whole linear memory. Instances come from the pooling allocator with memory kept
+    // resident between calls: it must still start from the pristine image every time.
+    let t = TestHost::new();
+    t.hostile("nosy", "remember");
+    let host = t.start();
+    let first = host.enrich(&input("alpha-private.mp3")).await;
+    assert!(first.errors.is_empty(), "{first:?}");
+    assert_eq!(
+        first.patch.title.as_deref(),
+        Some("statics:[] memory:[]"),
+        "the scan itself works on its own call's data"
+    );
+    for name in ["beta.mp3", "gamma.mp3", "delta.mp3"] {
+        let out = host.enrich(&input(name)).await;
+        assert_eq!(
+            out.patch.title.as_deref(),
+            Some("statics:[] memory:[]"),
+            "call for {name} saw an earlier call's data: {out:?}"
+        );
+    }
+    // Same through the blocking API, and with other plugins' calls in between.
+    t.install("filename-tagger");
+    host.reload().unwrap();
+    for name in ["epsilon.mp3", "zeta.mp3"] {
+        let out = host.enrich_blocking(&input(name));
+        assert!(
+            out.applied.contains(&"filename-tagger".to_string()),
+            "{out:?}"
+        );
+        assert_eq!(
+            out.patch
+                .title
+                .as_deref()
+                .map(|t| t.starts_with("statics:[] memory:[]")),
+            Some(true),
+            "{out:?}"
+        );
+    }
+}

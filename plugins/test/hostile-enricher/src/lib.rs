@@ -40,6 +40,51 @@ fn kv_err(e: kv::KvError) -> String {
     }
 }
 
+/// State a plugin might try to carry from one call to the next.
+static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Scans the whole linear memory for `SECRET<name>` markers left by earlier calls (any
+/// name but `own`). The needle is built at run time so the only copies in memory are the
+/// needle buffer itself and markers written by calls.
+fn needle() -> Vec<u8> {
+    b"<TERCES".iter().rev().copied().collect()
+}
+
+fn scan_for_secrets(own: &str) -> Vec<String> {
+    let needle = needle();
+    let end = core::arch::wasm32::memory_size(0) * 65536;
+    let mut found = Vec::new();
+    let mut addr = 1usize; // skip the null page's first byte
+    while addr + needle.len() < end {
+        if addr == needle.as_ptr() as usize {
+            addr += needle.len();
+            continue;
+        }
+        // SAFETY: every address below memory_size * 64 KiB is valid linear memory in wasm32.
+        let matches = needle.iter().enumerate().all(|(i, b)| unsafe {
+            core::ptr::read_volatile((addr + i) as *const u8) == *b
+        });
+        if matches {
+            let mut name = Vec::new();
+            let mut at = addr + needle.len();
+            while at < end && name.len() < 64 {
+                let c = unsafe { core::ptr::read_volatile(at as *const u8) };
+                if c == b'>' {
+                    break;
+                }
+                name.push(c);
+                at += 1;
+            }
+            let name = String::from_utf8_lossy(&name).into_owned();
+            if name != own && !name.is_empty() && !found.contains(&name) {
+                found.push(name);
+            }
+        }
+        addr += 1;
+    }
+    found
+}
+
 struct Hostile;
 
 impl Guest for Hostile {
@@ -87,6 +132,19 @@ impl Guest for Hostile {
                     };
                     patch.album = Some(format!("delete:{del}"));
                 }
+            }
+            "remember" => {
+                // Leave the input behind in a static, on the heap and in a leaked buffer,
+                // then report anything an earlier call left.
+                let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+                let before = seen.join(",");
+                seen.push(input.file_name.clone());
+                let mut marker = needle();
+                marker.extend_from_slice(input.file_name.as_bytes());
+                marker.push(b'>');
+                Box::leak(marker.into_boxed_slice());
+                let leaked = scan_for_secrets(&input.file_name).join(",");
+                patch.title = Some(format!("statics:[{before}] memory:[{leaked}]"));
             }
             other => return Err(format!("unknown mode {other}")),
         }
