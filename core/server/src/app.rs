@@ -46,9 +46,9 @@ pub struct AppState {
     /// Stars and ratings.
     pub favourites: crate::store::favourites::Favourites,
     /// Resized covers for the Subsonic API.
-    pub cover_cache: crate::subsonic::media::CoverCache,
+    pub cover_cache: crate::service::covers::CoverCache,
     /// `scrobble submission=false`.
-    pub now_playing: crate::subsonic::user_data::NowPlaying,
+    pub now_playing: crate::store::now_playing::NowPlaying,
     pub io: SocketIo,
     pub started: Instant,
 }
@@ -82,10 +82,17 @@ impl Stores {
         let parts = parts.next_power_of_two();
         let mut index = crate::store::songs::LoadedIndex::empty();
         for part in 0..parts {
-            Songs::load_index_part(&Db::open(&cfg.db_dir())?, &mut index, part, parts)?;
+            // The first open refuses a database a running server holds; later ones wait for
+            // sled to release the lock of the handle this loop just dropped.
+            let db = match part {
+                0 => Db::open(&cfg.db_dir())?,
+                _ => Db::reopen(&cfg.db_dir())?,
+            };
+            Songs::load_index_part(&db, &mut index, part, parts)?;
+            drop(db);
             crate::store::db::release_freed_memory();
         }
-        let db = Db::open(&cfg.db_dir())?;
+        let db = Db::reopen(&cfg.db_dir())?;
         let users = Users::new(&db)?;
         let songs = Songs::with_index(&db, index)?;
         tracing::info!(

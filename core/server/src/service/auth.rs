@@ -3,9 +3,7 @@
 //! Invariant: the signing key lives only in `<data_dir>/jwt.secret` (mode 0600) and in memory.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::Write;
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

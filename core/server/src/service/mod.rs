@@ -3,6 +3,7 @@
 //! transport (socket/, http/, subsonic/).
 
 pub mod auth;
+pub mod covers;
 pub mod ingest;
 pub mod library;
 pub mod playlists;

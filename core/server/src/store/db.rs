@@ -14,30 +14,49 @@ pub struct Db {
 }
 
 impl Db {
+    /// Opens the database; one that another process holds (a running server) is refused with a
+    /// sentence saying so.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        Self::open_within(dir, std::time::Duration::ZERO)
+    }
+
+    /// Opens a database this process has just closed. sled lets go of its file lock from its
+    /// background threads a moment after the last handle is dropped, so an immediate reopen can
+    /// find it still held by ourselves: wait for that, briefly.
+    pub fn reopen(dir: &Path) -> anyhow::Result<Self> {
+        Self::open_within(dir, std::time::Duration::from_secs(5))
+    }
+
+    fn open_within(dir: &Path, patience: std::time::Duration) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         // Only the service account reads the database, whatever the umask.
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
-        let inner = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            // sled caches up to 1 GiB by default; the song index lives in memory anyway.
-            .cache_capacity(32 * 1024 * 1024)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    anyhow::anyhow!(
+        let started = std::time::Instant::now();
+        loop {
+            let opened = sled::Config::new()
+                .path(dir)
+                .mode(sled::Mode::HighThroughput)
+                // sled caches up to 1 GiB by default; the song index lives in memory anyway.
+                .cache_capacity(32 * 1024 * 1024)
+                .open();
+            match opened {
+                Ok(inner) => return Ok(Self { inner }),
+                Err(e) if is_locked(&e) && started.elapsed() < patience => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) if is_locked(&e) => {
+                    anyhow::bail!(
                         "the database in {} is in use by a running chillfi server; \
                          stop it or use the admin screen",
                         dir.display()
                     )
                 }
-                other => anyhow::anyhow!("opening the database in {}: {other}", dir.display()),
-            })?;
-        Ok(Self { inner })
+                Err(e) => anyhow::bail!("opening the database in {}: {e}", dir.display()),
+            }
+        }
     }
 
     pub fn tree(&self, name: &str) -> AppResult<sled::Tree> {
@@ -110,6 +129,13 @@ pub fn now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// sled reports a lock held elsewhere as an I/O error of kind `WouldBlock`, or (its own lock
+/// file check) as an `Other` error naming the lock.
+fn is_locked(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock
+        || io.to_string().contains("could not acquire lock"))
 }
 
 /// Loads a secret kept in a file of the data dir (the JWT signing key, the app-password key),

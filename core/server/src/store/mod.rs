@@ -5,6 +5,7 @@ pub mod app_keys;
 pub mod db;
 pub mod favourites;
 pub mod jobs;
+pub mod now_playing;
 pub mod player;
 pub mod playlists;
 pub mod shares;

@@ -1,9 +1,6 @@
 //! Bytes: `stream` (the stored MP3, or a variant made by the bounded transcoding pool),
 //! `download`, `getCoverArt` (resized JPEGs cached in the blob store and in memory), lyrics.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-
 use bytes::Bytes;
 use chillfi_media::TargetCodec;
 use poem::Response as HttpResponse;
@@ -17,7 +14,6 @@ use crate::store::songs::Song;
 /// MP3 bitrates a client's `maxBitRate` is rounded down to.
 const MP3_RATES: [u32; 13] = [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 256, 320];
 /// Resized covers kept in memory (bytes); older ones fall back to the blob store.
-const COVER_CACHE_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_COVER_SIZE: u32 = 2048;
 
 fn song_of(c: &Call<'_>) -> Result<Song, SubError> {
@@ -109,39 +105,6 @@ pub async fn download(c: &Call<'_>) -> MethodResult {
             .insert(http::header::CONTENT_DISPOSITION, v);
     }
     Ok(Reply::Raw(resp))
-}
-
-/// Resized covers by `<art name>@<size>`, bounded by total bytes, oldest out first.
-#[derive(Default)]
-pub struct CoverCache {
-    inner: Mutex<(HashMap<String, Bytes>, VecDeque<String>, usize)>,
-}
-
-impl CoverCache {
-    fn get(&self, key: &str) -> Option<Bytes> {
-        let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        guard.0.get(key).cloned()
-    }
-
-    fn put(&self, key: String, data: Bytes) {
-        if data.len() > COVER_CACHE_BYTES / 8 {
-            return;
-        }
-        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, order, total) = &mut *guard;
-        if map.contains_key(&key) {
-            return;
-        }
-        *total += data.len();
-        order.push_back(key.clone());
-        map.insert(key, data);
-        while *total > COVER_CACHE_BYTES {
-            let Some(old) = order.pop_front() else { break };
-            if let Some(gone) = map.remove(&old) {
-                *total -= gone.len();
-            }
-        }
-    }
 }
 
 /// The art name (`<sha256>.<jpg|png>`) an id stands for: an art name itself, or a song, album
@@ -326,18 +289,5 @@ mod tests {
         assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
         assert!(resize_to_jpeg(&png, 1000).unwrap().is_none());
         assert!(resize_to_jpeg(b"not an image", 100).is_err());
-    }
-
-    #[test]
-    fn the_cover_cache_is_bounded() {
-        let cache = CoverCache::default();
-        let chunk = Bytes::from(vec![0u8; COVER_CACHE_BYTES / 10]);
-        for i in 0..20 {
-            cache.put(format!("k{i}"), chunk.clone());
-        }
-        assert!(cache.get("k0").is_none(), "oldest evicted");
-        assert!(cache.get("k19").is_some());
-        let total = cache.inner.lock().unwrap().2;
-        assert!(total <= COVER_CACHE_BYTES);
     }
 }

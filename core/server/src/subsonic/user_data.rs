@@ -1,7 +1,6 @@
 //! The user's own data: stars, ratings, scrobbles (listens and now playing), the play queue.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use super::browse::{album_elem, song_elems};
 use super::error::SubError;
@@ -10,6 +9,7 @@ use super::views;
 use super::{Call, MethodResult};
 use crate::store::db::now_secs;
 use crate::store::favourites::ItemKind;
+use crate::store::now_playing::Entry;
 use crate::store::player::MAX_QUEUE;
 use crate::store::songs::SongView;
 
@@ -113,45 +113,6 @@ pub fn starred(c: &Call<'_>, method: &str) -> MethodResult {
             .list("song", song_elems(&book, &songs)),
     )
     .into())
-}
-
-/// Who is playing what, for `getNowPlaying`: set by `scrobble submission=false`, forgotten
-/// when the song would have ended (plus a grace minute).
-#[derive(Default)]
-pub struct NowPlaying {
-    inner: Mutex<HashMap<String, Entry>>,
-}
-
-#[derive(Clone)]
-struct Entry {
-    username: String,
-    song_id: String,
-    player: String,
-    since: i64,
-    until: i64,
-}
-
-impl NowPlaying {
-    fn set(&self, user_id: &str, entry: Entry) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let now = now_secs();
-        map.retain(|_, e| e.until > now);
-        map.insert(user_id.to_string(), entry);
-    }
-
-    fn current(&self) -> Vec<Entry> {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let now = now_secs();
-        map.retain(|_, e| e.until > now);
-        let mut all: Vec<Entry> = map.values().cloned().collect();
-        all.sort_by_key(|e| std::cmp::Reverse(e.since));
-        all
-    }
-
-    pub fn forget(&self, user_id: &str) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(user_id);
-    }
 }
 
 /// `scrobble`: `submission=true` (the default) records a listen of each `id` (counted like the
