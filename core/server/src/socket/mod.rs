@@ -124,6 +124,9 @@ struct HandshakeAuth {
 }
 
 async fn on_connect(app: App, socket: SocketRef, auth: Option<HandshakeAuth>) {
+    // Every socket is in a room named by its id (as in socket.io), so a push can leave out the
+    // socket whose request caused it (see `pushes::emit`).
+    socket.join(socket.id.to_string());
     let token = auth.and_then(|a| a.token).filter(|t| !t.is_empty());
     let mut reason = None;
     if let Some(token) = token {

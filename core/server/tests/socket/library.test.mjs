@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  ADMIN, ALICE, call, connect, flacWithCover, login, ok, sineFile, sleep, startS3, startServer,
+  ADMIN, ALICE, call, connect, flacWithCover, login, ok, record, sineFile, sleep, startS3, startServer,
   uploadSongs, waitForMatch,
 } from './harness.mjs';
 
@@ -251,6 +251,9 @@ for (const backend of backends) {
       const bob2 = await login(server, BOB);
       try {
         const pushed = waitForMatch(bob2.socket, 'player:queueUpdated', (p) => p.queue.songIds.length === 3);
+        // The session that edits its queue learns the result from its ack; a push of its own
+        // edit arriving later would overwrite what the player did meanwhile.
+        const toSelf = record(bob.socket, 'player:queueUpdated');
         let q = await ok(bob.socket, 'player:addToQueue', { songIds: [songs[0].id, songs[1].id, songs[2].id] });
         assert.deepEqual(q.songIds, [songs[0].id, songs[1].id, songs[2].id]);
         await pushed;
@@ -262,6 +265,7 @@ for (const backend of backends) {
         assert.deepEqual(q.songIds, [songs[1].id, songs[0].id]);
         assert.equal((await call(bob.socket, 'player:moveInQueue', { from: 0, to: 9 })).error.field, 'to');
         assert.equal((await call(bob.socket, 'player:addToQueue', { songIds: ['nope'] })).error.field, 'songIds');
+        assert.deepEqual(toSelf, [], 'no push of its own edits to the editing session');
         const other = await ok(bob2.socket, 'player:queue');
         assert.deepEqual(other.songIds, q.songIds, 'the other session sees the same queue');
         assert.deepEqual((await ok(alice.socket, 'player:queue')).songIds, [], 'queues are per user');
