@@ -411,10 +411,10 @@ describe('library', () => {
 
       const anon = await openPage(browser, stack);
       await anon.page.goto(url.replace(/^https?:\/\/[^/]+/, stack.uiUrl));
-      const audio = anon.page.locator('audio').first();
-      await audio.waitFor({ state: 'attached' });
-      await audio.evaluate((el) => el.play());
-      await anon.page.waitForFunction(() => document.querySelector('audio').currentTime > 0.5, null, { timeout: 20000 });
+      // The page's one player (its per-track players are the no-JavaScript fallback, see
+      // sharepage.e2e): Play all starts the shared song.
+      await anon.page.getByRole('button', { name: 'Play all' }).click();
+      await anon.page.waitForFunction(() => document.querySelector('.player audio')?.currentTime > 0.5, null, { timeout: 20000 });
       await anon.context.close();
     },
   );
