@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::service::SocketIoService;
 use socketioxide::{ParserConfig, SocketIo};
 
@@ -100,13 +101,26 @@ pub fn build() -> (SocketIoService<NotFoundService>, SocketIo) {
 /// Registers the namespace handler and starts session upkeep. The returned task uses the
 /// Socket.IO layer: stop it (abort) before closing the layer at shutdown.
 pub fn register(app: &App) -> tokio::task::JoinHandle<()> {
-    let connect_app = app.clone();
+    let prepare_app = app.clone();
+    let greet_app = app.clone();
+    let greet = move |socket: SocketRef| {
+        let app = greet_app.clone();
+        async move { greet(&app, &socket) }
+    };
+    // socketioxide tells the client it is connected after the middleware and before it runs the
+    // handler, on a task of its own: the request handlers are registered in the middleware so
+    // that a request sent the moment the client hears `connect` always finds them.
     app.io.ns(
         "/",
-        move |socket: SocketRef, TryData(auth): TryData<HandshakeAuth>| {
-            let app = connect_app.clone();
-            async move { on_connect(app, socket, auth.ok()).await }
-        },
+        greet.with(
+            move |socket: SocketRef, TryData(auth): TryData<HandshakeAuth>| {
+                let app = prepare_app.clone();
+                async move {
+                    prepare(&app, &socket, auth.ok());
+                    Ok::<(), std::convert::Infallible>(())
+                }
+            },
+        ),
     );
     let sweep_app = app.clone();
     tokio::spawn(async move {
@@ -123,31 +137,43 @@ struct HandshakeAuth {
     token: Option<String>,
 }
 
-async fn on_connect(app: App, socket: SocketRef, auth: Option<HandshakeAuth>) {
+/// The handshake's token was refused: said in the greeting.
+#[derive(Clone, Copy)]
+struct InvalidHandshakeToken;
+
+/// Before the client hears `connect`: the handshake's session and every request handler.
+fn prepare(app: &App, socket: &SocketRef, auth: Option<HandshakeAuth>) {
     // Every socket is in a room named by its id (as in socket.io), so a push can leave out the
     // socket whose request caused it (see `pushes::emit`).
     socket.join(socket.id.to_string());
     let token = auth.and_then(|a| a.token).filter(|t| !t.is_empty());
-    let mut reason = None;
     if let Some(token) = token {
         match app.auth.verify(&app.users, &token) {
-            Ok((user, claims)) => attach_session(&socket, &user, &claims),
-            Err(_) => reason = Some("invalid_token"),
+            Ok((user, claims)) => attach_session(socket, &user, &claims),
+            Err(_) => {
+                socket.extensions.insert(InvalidHandshakeToken);
+            }
         }
     }
-    auth_events::register(&app, &socket);
-    upload_events::register(&app, &socket);
-    library_events::register(&app, &socket);
-    playlist_events::register(&app, &socket);
-    plugin_events::register(&app, &socket);
-    subsonic_events::register(&app, &socket);
+    auth_events::register(app, socket);
+    upload_events::register(app, socket);
+    library_events::register(app, socket);
+    playlist_events::register(app, socket);
+    plugin_events::register(app, socket);
+    subsonic_events::register(app, socket);
     socket.on_fallback(|Event(event): Event, ack: AckSender| async move {
         let err = AppError::invalid(format!("unknown event '{event}'"));
         let _ = ack.send(&err.envelope());
     });
-    // Greeted only now: clients send their first requests as soon as they hear this, and a
-    // request that arrived before its handler was registered would never be answered.
-    let user = current_user(&app, &socket).ok().flatten();
+}
+
+/// Once connected: the greeting clients wait for (the session the handshake gave, if any).
+fn greet(app: &App, socket: &SocketRef) {
+    let reason = socket
+        .extensions
+        .remove::<InvalidHandshakeToken>()
+        .map(|_| "invalid_token");
+    let user = current_user(app, socket).ok().flatten();
     let _ = socket.emit(
         "auth:session",
         &json!({ "user": user.map(|u| u.view()), "reason": reason }),

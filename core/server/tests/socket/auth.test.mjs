@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { io } from 'socket.io-client';
 import {
   ADMIN, ALICE, TRANSPORT_MODES, Server, call, cli, connect, login, ok, sleep, startServer,
   waitDisconnect, waitFor,
@@ -48,6 +49,25 @@ for (const [mode, transports] of Object.entries(TRANSPORT_MODES)) {
       assert.equal(info.hasUsers, true);
       assert.equal(info.user, null);
       s.close();
+    });
+
+    // A client may send its first request the moment it hears `connect` (socket.io-client's usual
+    // pattern); the server used to register its handlers only afterwards, on a spawned task, so
+    // under load such a request could find no handler and never be answered.
+    it('answers a request sent the moment the socket connects', async () => {
+      const sockets = Array.from({ length: 400 }, () =>
+        io(server.url, { transports, reconnection: false, forceNew: true, timeout: 20000 }));
+      try {
+        const answers = await Promise.all(sockets.map((s) => new Promise((resolve) => {
+          s.once('connect', () => {
+            s.timeout(10000).emitWithAck('server:info').then((r) => resolve(r?.ok === true), () => resolve(false));
+          });
+          s.once('connect_error', () => resolve(false));
+        })));
+        assert.equal(answers.filter((a) => !a).length, 0, 'every first request is answered');
+      } finally {
+        for (const s of sockets) s.close();
+      }
     });
 
     it('logs in with the right password and refuses a wrong one the same way as an unknown user', async () => {
