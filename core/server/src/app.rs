@@ -49,6 +49,8 @@ pub struct AppState {
     pub cover_cache: crate::service::covers::CoverCache,
     /// `scrobble submission=false`.
     pub now_playing: crate::store::now_playing::NowPlaying,
+    /// Creating the first administrator with the setup code.
+    pub first_run: crate::service::setup::FirstRun,
     pub io: SocketIo,
     pub started: Instant,
 }

@@ -135,7 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load(&sources)?;
     match cli.command {
         Command::Serve { log_json, .. } => {
-            crate::serve::init_logging(&cfg, log_json);
+            crate::logging::init(&cfg, log_json);
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

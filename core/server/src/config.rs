@@ -589,6 +589,11 @@ impl Config {
     pub fn jwt_secret_path(&self) -> PathBuf {
         self.data_dir.join("jwt.secret")
     }
+
+    /// The one-time code that creates the first administrator (see service/setup.rs).
+    pub fn setup_code_path(&self) -> PathBuf {
+        self.data_dir.join("setup-code")
+    }
 }
 
 /// `SERVER__LISTEN` -> `server.listen`.

@@ -18,6 +18,22 @@ pub enum Code {
     Internal,
 }
 
+impl Code {
+    /// The code as it goes over the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Invalid => "invalid",
+            Self::Conflict => "conflict",
+            Self::RateLimited => "rate_limited",
+            Self::TooLarge => "too_large",
+            Self::Internal => "internal",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("sign in first")]
@@ -177,6 +193,22 @@ pub fn payload_error_text(text: &str) -> AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_codes_are_the_wire_codes() {
+        for code in [
+            Code::Unauthenticated,
+            Code::Forbidden,
+            Code::NotFound,
+            Code::Invalid,
+            Code::Conflict,
+            Code::RateLimited,
+            Code::TooLarge,
+            Code::Internal,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
 
     #[test]
     fn internal_details_never_reach_the_wire() {

@@ -11,6 +11,7 @@ mod cli;
 mod config;
 mod error;
 mod http;
+mod logging;
 mod serve;
 mod service;
 mod socket;

@@ -7,25 +7,13 @@ use anyhow::Context;
 
 use crate::app::{self, AppState, Stores};
 use crate::bus::Bus;
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
 use crate::service::library::Library;
+use crate::service::setup::FirstRun;
 use crate::service::sharing::Sharing;
 use crate::service::stream_urls::StreamSigner;
 use crate::service::{auth, ingest, variants};
 use crate::{http, socket};
-
-pub fn init_logging(cfg: &Config, force_json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if force_json || cfg.log.format == LogFormat::Json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
 
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -76,6 +64,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         stores.shares.clone(),
         plugins.clone(),
     );
+    let first_run =
+        FirstRun::start(cfg.setup_code_path(), &stores.users).context("writing the setup code")?;
     let app = Arc::new(AppState {
         cfg: cfg.clone(),
         users: stores.users,
@@ -96,17 +86,11 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         favourites: stores.favourites,
         cover_cache: Default::default(),
         now_playing: Default::default(),
+        first_run,
         io: io.clone(),
         started,
     });
     let session_sweep = socket::register(&app);
-    if app.users.is_empty() {
-        tracing::warn!(
-            "no users yet: create the first administrator with `chillfi user add NAME --admin` \
-             (stop the server first) and open the web UI"
-        );
-    }
-
     let listener = poem::listener::TcpListener::bind(cfg.server.listen.clone());
     let acceptor = poem::listener::Listener::into_acceptor(listener)
         .await
@@ -114,6 +98,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     notify_systemd("READY=1");
     for addr in poem::listener::Acceptor::local_addr(&acceptor) {
         tracing::info!(address = %addr, elapsed_ms = started.elapsed().as_millis() as u64, "ChillFi is ready");
+        if app.first_run.is_open(&app.users) {
+            // The path, never the code: the log may be read by people the file is not for.
+            tracing::warn!(
+                "no accounts yet: open http://{} and paste the setup code from {}",
+                browser_address(&addr),
+                app.first_run.file().display()
+            );
+        }
     }
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
     let routes = http::routes(app.clone(), http::bridge::SocketIoEndpoint::new(svc));
@@ -170,5 +162,16 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {},
         _ = int.recv() => {},
+    }
+}
+
+/// An address to type into a browser: a wildcard listen address means "this machine".
+fn browser_address(addr: &poem::Addr) -> String {
+    match addr {
+        poem::Addr::SocketAddr(a) if a.ip().is_unspecified() => {
+            format!("<this machine's address>:{}", a.port())
+        }
+        poem::Addr::SocketAddr(a) => a.to_string(),
+        other => other.to_string(),
     }
 }

@@ -7,6 +7,7 @@ pub mod covers;
 pub mod ingest;
 pub mod library;
 pub mod playlists;
+pub mod setup;
 pub mod sharing;
 pub mod stream_urls;
 pub mod variants;

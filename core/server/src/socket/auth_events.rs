@@ -27,6 +27,13 @@ struct Login {
 }
 
 #[derive(Deserialize)]
+struct Setup {
+    code: String,
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct UseResetToken {
     reset_token: String,
@@ -84,6 +91,7 @@ struct ProfileUpdate {
 pub fn register(app: &App, socket: &SocketRef) {
     on(app, socket, "server:info", Access::Anyone, server_info);
     on(app, socket, "auth:login", Access::Anyone, login);
+    on(app, socket, "auth:setup", Access::Anyone, setup);
     on(
         app,
         socket,
@@ -120,6 +128,7 @@ async fn server_info(ctx: Ctx, _: NoPayload) -> AppResult<Value> {
         "name": "ChillFi",
         "version": AppState::version(),
         "hasUsers": !ctx.app.users.is_empty(),
+        "needsSetup": ctx.app.first_run.is_open(&ctx.app.users),
         "user": ctx.user.as_ref().map(User::view),
     }))
 }
@@ -137,6 +146,22 @@ async fn login(ctx: Ctx, p: Login) -> AppResult<Value> {
         .app
         .auth
         .login(&ctx.app.users, &p.username, p.password, ctx.client_ip())
+        .await?;
+    sign_in(&ctx, &user, &token)
+}
+
+async fn setup(ctx: Ctx, p: Setup) -> AppResult<Value> {
+    let (user, token) = ctx
+        .app
+        .first_run
+        .complete(
+            &ctx.app.auth,
+            &ctx.app.users,
+            &p.code,
+            &p.username,
+            p.password,
+            ctx.client_ip(),
+        )
         .await?;
     sign_in(&ctx, &user, &token)
 }

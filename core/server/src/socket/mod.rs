@@ -27,7 +27,7 @@ use socketioxide::service::SocketIoService;
 use socketioxide::{ParserConfig, SocketIo};
 
 use crate::app::App;
-use crate::error::{AppError, AppResult, ok_envelope, payload_error_text};
+use crate::error::{AppError, AppResult, Code, ok_envelope, payload_error_text};
 use crate::http::bridge::ClientIp;
 use crate::service::auth::Claims;
 use crate::store::db::now_secs;
@@ -267,13 +267,27 @@ pub fn on<P, F, Fut, R>(
                 .await;
                 let envelope = match result {
                     Ok(data) => ok_envelope(data),
-                    Err(e) => e.envelope(),
+                    Err(e) => {
+                        log_refusal(event, &e);
+                        e.envelope()
+                    }
                 };
                 // A client that emitted without a callback simply gets no answer.
                 let _ = ack.send(&envelope);
             }
         },
     );
+}
+
+/// Requests refused for who sent them are worth a line: they show probing and broken clients.
+fn log_refusal(event: &str, e: &AppError) {
+    let code = e.code();
+    if matches!(
+        code,
+        Code::Unauthenticated | Code::Forbidden | Code::RateLimited
+    ) {
+        tracing::info!(event, code = code.as_str(), "socket request refused");
+    }
 }
 
 /// Drops sockets of a user (all of them, or those holding one token).

@@ -16,6 +16,9 @@ export const BIN =
   process.env.TEST_CHILLFI_BIN ??
   path.join(process.env.CARGO_TARGET_DIR ?? path.join(repo, 'target'), 'debug', 'chillfi');
 
+/** Every server log of a run, written when the server exits. */
+export const SERVER_LOGS = path.join(repo, 'test-artifacts', 'server-logs');
+
 export const ADMIN = { name: 'admin', password: 'admin-pass-1', admin: true };
 export const ALICE = { name: 'alice', password: 'alice-pass-1', admin: false };
 
@@ -74,12 +77,18 @@ export class Server {
     this.port = await freePort();
     this.url = `http://127.0.0.1:${this.port}`;
     this.proc = spawn(BIN, ['--data-dir', this.dataDir, 'serve', '--listen', `127.0.0.1:${this.port}`], {
-      env: { ...process.env, CHILLFI_LOG__LEVEL: 'warn', ...this.env },
+      env: { ...process.env, CHILLFI_LOG__LEVEL: 'info', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc.stdout.on('data', (d) => (this.logs += d));
     this.proc.stderr.on('data', (d) => (this.logs += d));
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+    const logFile = path.join(SERVER_LOGS, `${path.basename(this.dataDir)}-${this.port}.log`);
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => {
+      // Kept for the secrets check of the whole run (secrets-in-logs.mjs).
+      fs.mkdirSync(SERVER_LOGS, { recursive: true });
+      fs.writeFileSync(logFile, this.logs);
+      resolve({ code, signal });
+    }));
     const deadline = Date.now() + 20000;
     while (Date.now() < deadline) {
       if (this.proc.exitCode !== null) throw new Error(`chillfi exited early:\n${this.logs}`);
