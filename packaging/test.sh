@@ -461,15 +461,23 @@ check "inbox: the dropped file belongs to group chillfi (setgid)" test "$(stat -
 rm -f /var/lib/chillfi/inbox/.pkg-test-drop
 
 say "first administrator"
-check "chillfi user list refuses while the service holds the database" sh -c \
-    "! setpriv --reuid=chillfi --regid=chillfi --init-groups env -i PATH=/usr/bin:/bin chillfi --data-dir /var/lib/chillfi user list"
-check "systemctl stop chillfi" systemctl stop $UNIT
-check "the service stopped" sh -c "! systemctl is-active --quiet $UNIT"
+check "a setup code waits for the first administrator, readable by chillfi only" sh -c \
+    "[ \"\$(stat -c '%U %a' /var/lib/chillfi/setup-code)\" = 'chillfi 600' ]"
+check "the server log names the setup code's file, never the code" sh -c \
+    "grep -q 'paste the setup code from /var/lib/chillfi/setup-code' '$WORK/state/server.log' && ! grep -qF \"\$(cat /var/lib/chillfi/setup-code)\" '$WORK/state/server.log'"
 printf 'pkg-test-pass-1\n' > "$WORK/password"
 chmod 0644 "$WORK/password"
-check "chillfi --data-dir /var/lib/chillfi user add admin --admin (as chillfi)" \
-    setpriv --reuid=chillfi --regid=chillfi --init-groups env -i PATH=/usr/bin:/bin \
+# While the service runs: the CLI goes through its control socket, as a member of group chillfi.
+check "while the service runs, a member of group chillfi adds the administrator" \
+    setpriv --reuid=nobody --regid=nogroup --groups="$(getent group chillfi | cut -d: -f3)" env -i PATH=/usr/bin:/bin \
     chillfi --data-dir /var/lib/chillfi user add admin --admin --password-file "$WORK/password"
+check "someone outside group chillfi is refused" sh -c \
+    "! setpriv --reuid=nobody --regid=nogroup --clear-groups env -i PATH=/usr/bin:/bin chillfi --data-dir /var/lib/chillfi user list"
+check "POST /api/auth/login admin at once: 200" test "$(login admin pkg-test-pass-1)" = 200
+check "systemctl stop chillfi" systemctl stop $UNIT
+check "the service stopped" sh -c "! systemctl is-active --quiet $UNIT"
+check "with the service stopped, the CLI opens the database itself (as chillfi)" sh -c \
+    "setpriv --reuid=chillfi --regid=chillfi --init-groups env -i PATH=/usr/bin:/bin chillfi --data-dir /var/lib/chillfi user list | grep -q 'admin.admin'"
 check "no file in /var/lib/chillfi belongs to root" test -z "$(find /var/lib/chillfi -user root)"
 check "systemctl start chillfi" systemctl start $UNIT
 wait_health > /dev/null || fail "health after restart" "$(tail -n 20 "$WORK/state/server.log")"

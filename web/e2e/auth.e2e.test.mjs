@@ -1,5 +1,7 @@
 // E2E against the real chillfi: what the server implements today (auth, users, profile).
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ADMIN, ALICE, DESKTOP, PHONE, launchBrowser, openPage, shot, signIn, startStack, waitExplained } from './harness.mjs';
 
@@ -18,19 +20,35 @@ describe('first run', () => {
   });
   after(async () => stack?.stop());
 
-  test('with no user, the login screen tells the admin how to create one', async () => {
-    for (const [vp, name] of [
-      [DESKTOP, 'desktop'],
-      [PHONE, 'phone'],
-    ]) {
-      const { context, page } = await openPage(browser, stack, { viewport: vp });
-      const hint = page.getByTestId('first-run');
-      await hint.waitFor();
-      assert.match(await hint.innerText(), /chillfi user add NAME --admin/);
-      await shot(page, `${name}-first-run`);
-      assert.deepEqual(page.problems, []);
-      await context.close();
-    }
+  test('with no account, the first visit creates the administrator with the setup code', async () => {
+    const code = fs.readFileSync(path.join(stack.dataDir, 'setup-code'), 'utf8').trim();
+    const phone = await openPage(browser, stack, { viewport: PHONE });
+    await phone.page.getByRole('heading', { name: 'Create the administrator' }).waitFor();
+    await shot(phone.page, 'phone-first-run');
+    await phone.context.close();
+
+    const { context, page } = await openPage(browser, stack, { viewport: DESKTOP });
+    await page.getByRole('heading', { name: 'Create the administrator' }).waitFor();
+    await shot(page, 'desktop-first-run');
+    await page.getByLabel('Setup code').fill('0000-not-the-code');
+    await page.getByLabel('Username').fill('owner');
+    await page.getByLabel('Password', { exact: true }).fill('owner-pass-1');
+    await page.getByRole('button', { name: 'Create the administrator' }).click();
+    await page.getByText(/not the setup code/).waitFor();
+    await page.getByLabel('Setup code').fill(code);
+    await page.getByRole('button', { name: 'Create the administrator' }).click();
+    await page.waitForURL(/#\/library\/songs/);
+    await page.getByRole('heading', { name: 'Library', exact: true }).waitFor();
+    assert.equal(await page.getByTestId('me-name').first().innerText(), 'owner');
+    assert.deepEqual(page.problems.filter((p) => !/setup code/.test(p)), []);
+    await context.close();
+
+    // The next visitor gets the sign-in screen; the owner signs in with what they chose.
+    const next = await openPage(browser, stack, { viewport: DESKTOP });
+    await next.page.getByRole('button', { name: 'Sign in' }).waitFor();
+    assert.equal(await next.page.getByTestId('first-run').count(), 0);
+    await signIn(next.page, { name: 'owner', password: 'owner-pass-1' });
+    await next.context.close();
   });
 });
 

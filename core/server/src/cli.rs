@@ -8,8 +8,10 @@ use clap::{Parser, Subcommand};
 use crate::app::{self, Stores};
 use crate::bus::Bus;
 use crate::config::{Config, Sources};
-use crate::service::{auth, ingest};
-use crate::store::{app_keys, db, songs};
+use crate::control::{self, Request, client::Sent};
+use crate::service::admin::{self, Admin};
+use crate::service::ingest;
+use crate::store::{db, songs};
 
 #[derive(Parser)]
 #[command(
@@ -39,12 +41,13 @@ enum Command {
         #[arg(long)]
         log_json: bool,
     },
-    /// Manage users (while the server is stopped).
+    /// Manage users (through the running server, or directly when none runs).
     User {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Import every audio file under DIR once (the files are left in place). Stop the server first.
+    /// Import every audio file under DIR once (the files are left in place); a running server
+    /// does the work and reports each file.
     Import {
         dir: PathBuf,
         /// Username credited with the songs (default: the first administrator).
@@ -94,6 +97,10 @@ enum UserCommand {
         #[arg(long)]
         app_password: bool,
     },
+    /// List a user's Subsonic app credentials (ids, labels, last use; never the secrets).
+    Keys { name: String },
+    /// Revoke one of a user's Subsonic app credentials by id (`user keys NAME` lists them).
+    RevokeKey { name: String, id: String },
 }
 
 #[derive(Subcommand)]
@@ -228,17 +235,17 @@ async fn seed_library(cfg: Config, count: usize, mp3: PathBuf) -> anyhow::Result
 
 async fn import(cfg: Config, dir: PathBuf, owner: Option<String>) -> anyhow::Result<()> {
     require_data_dir(&cfg)?;
-    let stores = Stores::open(&cfg)?;
-    let owner = match owner {
-        Some(name) => stores.users.by_name(&name)?.with_context(|| format!("no user named '{name}'"))?,
-        None => stores
-            .users
-            .list()?
-            .into_iter()
-            .filter(|u| u.is_admin)
-            .min_by_key(|u| u.created_at)
-            .context("no administrator yet: create one with `chillfi user add NAME --admin` or pass --owner")?,
+    // The server reads the folder itself: give it a path that means the same there.
+    let dir = std::path::absolute(&dir).with_context(|| format!("reading {}", dir.display()))?;
+    let request = Request::Import {
+        dir: dir.clone(),
+        owner: owner.clone(),
     };
+    if let Sent::Done = send_to_server(&cfg, &request)? {
+        return Ok(());
+    }
+    let stores = open_stores(&cfg)?;
+    let owner = admin_of(&stores, &cfg).import_owner(owner.as_deref())?;
     let blobs = app::open_blob_store(&cfg).await?;
     // Nobody listens during an import: what the pipeline announces goes nowhere.
     let bus = Bus::new();
@@ -246,10 +253,41 @@ async fn import(cfg: Config, dir: PathBuf, owner: Option<String>) -> anyhow::Res
     let plugins = app::open_plugin_host(&cfg);
     let ingest = ingest::Ingest::new(&cfg, &stores.db, stores.songs.clone(), blobs, bus, plugins)?;
     ingest.recover().await?;
-    let failed = ingest::import::import_dir(&ingest, &dir, &owner.id).await?;
+    let out: ingest::import::Output = std::sync::Arc::new(|line: String| println!("{line}"));
+    let failed = ingest::import::import_dir(&ingest, &dir, &owner.id, out).await?;
     stores.db.flush().await?;
     anyhow::ensure!(failed == 0, "{failed} file(s) could not be imported");
     Ok(())
+}
+
+fn send_to_server(cfg: &Config, request: &Request) -> anyhow::Result<Sent> {
+    control::client::send(&control::socket_path(&cfg.data_dir), request)
+}
+
+/// The database, when no server answered on the control socket.
+fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
+    Stores::open(cfg).map_err(|e| {
+        anyhow::anyhow!(
+            "the database in {} is in use by another process, and no server answers on {} \
+             (is a server of another version running, or one still starting?): {e}",
+            cfg.db_dir().display(),
+            control::socket_path(&cfg.data_dir).display()
+        )
+    })
+}
+
+fn admin_of<'a>(stores: &'a Stores, cfg: &'a Config) -> Admin<'a> {
+    Admin {
+        users: &stores.users,
+        app_keys: &stores.app_keys,
+        auth: &cfg.auth,
+    }
+}
+
+fn print_lines(lines: Vec<String>) {
+    for line in lines {
+        println!("{line}");
+    }
 }
 
 fn plugin_command(cfg: &Config, command: PluginCommand) -> anyhow::Result<()> {
@@ -271,29 +309,16 @@ fn plugin_command(cfg: &Config, command: PluginCommand) -> anyhow::Result<()> {
         }
         PluginCommand::List => {
             require_data_dir(cfg)?;
+            if let Sent::Done = send_to_server(cfg, &Request::PluginList)? {
+                return Ok(());
+            }
             anyhow::ensure!(
                 cfg.plugins.enabled,
                 "plugins are turned off in the configuration ([plugins] enabled = false)"
             );
             let host = chillfi_plugin_host::PluginHost::new(cfg.plugin_host_config())
                 .context("loading the plugins")?;
-            let plugins = host.list();
-            println!("plugins folder: {}", cfg.plugins_dir().display());
-            if plugins.is_empty() {
-                println!("(no plugins installed)");
-            }
-            for p in plugins {
-                let kind = p.kind.map(|k| k.as_str()).unwrap_or("?");
-                let version = if p.version.is_empty() {
-                    "?"
-                } else {
-                    &p.version
-                };
-                println!("{}\t{version}\t{kind}\t{}", p.name, p.state);
-                if let Some(e) = &p.last_error {
-                    println!("\t{e}");
-                }
-            }
+            print_lines(admin::plugin_list(&host, &cfg.plugins_dir()));
             Ok(())
         }
     }
@@ -313,103 +338,63 @@ fn require_data_dir(cfg: &Config) -> anyhow::Result<()> {
 
 fn user_command(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
     require_data_dir(cfg)?;
-    let stores = Stores::open(cfg)?;
-    let users = &stores.users;
-    match command {
+    let request = match command {
         UserCommand::Add {
             name,
             admin,
             password_file,
         } => {
-            let hash = match password_file {
+            let password = match password_file {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
                         .with_context(|| format!("reading {}", path.display()))?;
-                    let password = text.lines().next().unwrap_or_default().to_string();
-                    let min = cfg.auth.min_password_len;
-                    anyhow::ensure!(
-                        password.chars().count() >= min,
-                        "the password in {} is shorter than {min} characters",
-                        path.display()
-                    );
-                    Some(auth::hash_password_blocking(&password)?)
+                    Some(text.lines().next().unwrap_or_default().to_string())
                 }
                 None => None,
             };
-            let has_password = hash.is_some();
-            let user = users.create(&name, hash, admin)?;
-            println!(
-                "created {} '{}' (id {})",
-                if admin { "administrator" } else { "user" },
-                user.username,
-                user.id
-            );
-            if !has_password {
-                let (token, expires) =
-                    users.issue_reset_token(&user.id, cfg.auth.reset_token_ttl_hours)?;
-                println!(
-                    "reset token (give it to {}; valid {} h, once): {token}",
-                    user.username,
-                    (expires - db::now_secs()) / 3600
-                );
+            Request::UserAdd {
+                name,
+                admin,
+                password,
             }
         }
-        UserCommand::Reset { name } => {
-            let user = users
-                .by_name(&name)?
-                .with_context(|| format!("no user named '{name}'"))?;
-            users.clear_password(&user.id)?;
-            let (token, _) = users.issue_reset_token(&user.id, cfg.auth.reset_token_ttl_hours)?;
-            println!(
-                "password cleared and every session of '{}' signed out",
-                user.username
-            );
-            println!(
-                "reset token (valid {} h, once): {token}",
-                cfg.auth.reset_token_ttl_hours
-            );
-        }
+        UserCommand::Reset { name } => Request::UserReset { name },
+        UserCommand::List => Request::UserList,
         UserCommand::Key {
             name,
             label,
             app_password,
-        } => {
-            let user = users
-                .by_name(&name)?
-                .with_context(|| format!("no user named '{name}'"))?;
-            let kind = if app_password {
-                app_keys::Kind::AppPassword
-            } else {
-                app_keys::Kind::ApiKey
-            };
-            let created = stores.app_keys.create(&user, &label, kind)?;
-            let what = if app_password {
-                "app password"
-            } else {
-                "API key"
-            };
-            println!(
-                "{what} '{}' for {} (id {}; shown this once):",
-                created.label, user.username, created.id
-            );
-            println!("{}", created.secret);
-        }
-        UserCommand::List => {
-            for user in users.list()? {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    user.id,
-                    user.username,
-                    if user.is_admin { "admin" } else { "user" },
-                    if user.password_hash.is_some() {
-                        "password set"
-                    } else {
-                        "awaiting reset token"
-                    }
-                );
-            }
-        }
+        } => Request::KeyCreate {
+            name,
+            label,
+            app_password,
+        },
+        UserCommand::Keys { name } => Request::KeyList { name },
+        UserCommand::RevokeKey { name, id } => Request::KeyRevoke { name, id },
+    };
+    if let Sent::Done = send_to_server(cfg, &request)? {
+        return Ok(());
     }
+    let stores = open_stores(cfg)?;
+    let admin = admin_of(&stores, cfg);
+    let lines = match request {
+        Request::UserAdd {
+            name,
+            admin: is_admin,
+            password,
+        } => admin.user_add(&name, is_admin, password.as_deref())?,
+        Request::UserReset { name } => admin.user_reset(&name)?,
+        Request::UserList => admin.user_list()?,
+        Request::KeyCreate {
+            name,
+            label,
+            app_password,
+        } => admin.key_create(&name, &label, app_password)?,
+        Request::KeyList { name } => admin.key_list(&name)?,
+        Request::KeyRevoke { name, id } => admin.key_revoke(&name, &id)?,
+        Request::PluginList | Request::Import { .. } => Vec::new(),
+    };
+    print_lines(lines);
     stores.db.flush_blocking()?;
     Ok(())
 }

@@ -9,6 +9,7 @@ mod app;
 mod bus;
 mod cli;
 mod config;
+mod control;
 mod error;
 mod http;
 mod logging;

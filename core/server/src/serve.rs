@@ -13,7 +13,7 @@ use crate::service::setup::FirstRun;
 use crate::service::sharing::Sharing;
 use crate::service::stream_urls::StreamSigner;
 use crate::service::{auth, ingest, variants};
-use crate::{http, socket};
+use crate::{control, http, socket};
 
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -91,6 +91,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         started,
     });
     let session_sweep = socket::register(&app);
+    let control_path = control::socket_path(&cfg.data_dir);
+    let control = control::server::start(app.clone(), &control_path)
+        .with_context(|| format!("opening the control socket {}", control_path.display()))?;
     let listener = poem::listener::TcpListener::bind(cfg.server.listen.clone());
     let acceptor = poem::listener::Listener::into_acceptor(listener)
         .await
@@ -120,12 +123,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                 // Background tasks that use the Socket.IO layer stop before it closes.
                 session_sweep.abort();
                 let _ = session_sweep.await;
+                control.abort();
                 shutdown_io.close().await;
             },
             Some(grace),
         )
         .await
         .context("serving HTTP")?;
+    let _ = std::fs::remove_file(&control_path);
     stores.db.flush().await?;
     tracing::info!("stopped cleanly");
     Ok(())

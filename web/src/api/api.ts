@@ -38,6 +38,7 @@ type Empty = Record<string, never>;
 export interface Requests {
   'server:info': [Empty | undefined, ServerInfo];
   'auth:login': [{ username: string; password: string }, TokenGrant];
+  'auth:setup': [{ code: string; username: string; password: string }, TokenGrant];
   'auth:useResetToken': [{ resetToken: string; newPassword: string }, TokenGrant];
   'auth:refresh': [Empty | undefined, TokenGrant];
   'auth:logout': [{ everywhere?: boolean } | undefined, Empty];

@@ -15,6 +15,8 @@ export interface ServerInfo {
   name: string;
   version: string;
   hasUsers: boolean;
+  /** No account exists and a setup code waits on the server (auth:setup). */
+  needsSetup?: boolean;
   user: User | null;
 }
 

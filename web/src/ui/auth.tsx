@@ -27,11 +27,101 @@ function AuthCard(props: { title: string; children: preact.ComponentChildren }) 
 }
 
 export function LoginScreen() {
+  if (serverInfo.value?.needsSetup) return <SetupScreen />;
+  return <SignInScreen />;
+}
+
+/** First run: the setup code from the server's data folder creates the first administrator. */
+function SetupScreen() {
+  const [code, setCode] = useState('');
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState<{ form?: string; fields: Record<string, string> }>({ fields: {} });
-  const info = serverInfo.value;
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setErr({ fields: {} });
+    try {
+      adoptGrant(await api.call('auth:setup', { code: code.trim(), username: username.trim(), password }));
+      if (serverInfo.value) serverInfo.value = { ...serverInfo.value, needsSetup: false, hasUsers: true };
+      navigate('/library/songs', true);
+    } catch (ex) {
+      setErr(fieldErrors(ex, ['code', 'username', 'password']));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <AuthCard title="Create the administrator">
+      <div class="notice" role="note" data-testid="first-run">
+        <strong>Welcome! This server has no accounts yet.</strong>
+        <p>
+          Paste the setup code the server wrote to <code>setup-code</code> in its data folder (the server log names the file), then
+          choose the administrator's name and password.
+        </p>
+      </div>
+      <form onSubmit={submit} class="form" novalidate>
+        <Field label="Setup code" error={err.fields.code}>
+          {(id, d) => (
+            <input
+              id={id}
+              aria-describedby={d}
+              name="code"
+              autocomplete="one-time-code"
+              autocapitalize="none"
+              spellcheck={false}
+              required
+              value={code}
+              onInput={(e) => setCode(val(e))}
+            />
+          )}
+        </Field>
+        <Field label="Username" error={err.fields.username}>
+          {(id, d) => (
+            <input
+              id={id}
+              aria-describedby={d}
+              name="username"
+              autocomplete="username"
+              autocapitalize="none"
+              spellcheck={false}
+              required
+              value={username}
+              onInput={(e) => setUsername(val(e))}
+            />
+          )}
+        </Field>
+        <Field label="Password" error={err.fields.password}>
+          {(id, d) => (
+            <input
+              id={id}
+              aria-describedby={d}
+              name="password"
+              type="password"
+              autocomplete="new-password"
+              required
+              value={password}
+              onInput={(e) => setPassword(val(e))}
+            />
+          )}
+        </Field>
+        <FormError text={err.form} />
+        <button class="btn primary wide" type="submit" disabled={busy || !code || !username || !password || conn.value !== 'online'}>
+          {busy ? 'Creating…' : 'Create the administrator'}
+        </button>
+      </form>
+    </AuthCard>
+  );
+}
+
+function SignInScreen() {
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [err, setErr] = useState<{ form?: string; fields: Record<string, string> }>({ fields: {} });
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -50,14 +140,6 @@ export function LoginScreen() {
 
   return (
     <AuthCard title="Sign in">
-      {info && !info.hasUsers && (
-        <div class="notice" role="note" data-testid="first-run">
-          <strong>Welcome! This server has no users yet.</strong>
-          <p>On the server, create the first administrator, then sign in here:</p>
-          <pre class="code">chillfi user add NAME --admin</pre>
-          <p class="muted">It prints a one-time reset token; open “Set a password” below and paste it.</p>
-        </div>
-      )}
       {signOutReason.value && <div class="notice subtle">{signOutReason.value}</div>}
       <form onSubmit={submit} class="form" novalidate>
         <Field label="Username" error={err.fields.username}>

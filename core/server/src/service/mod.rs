@@ -2,6 +2,7 @@
 //! the stores and the plugin host they need, publish live changes on the bus, and never import a
 //! transport (socket/, http/, subsonic/).
 
+pub mod admin;
 pub mod auth;
 pub mod covers;
 pub mod ingest;

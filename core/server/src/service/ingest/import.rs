@@ -1,6 +1,7 @@
 //! `chillfi import DIR`: runs a folder through the pipeline once, with progress and a summary.
 //! Unlike the inbox it never touches the originals: it is meant for an existing collection.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +18,13 @@ struct Tally {
     done: usize,
 }
 
+/// Where the import's lines go: the terminal, or the control socket's client.
+pub type Output = Arc<dyn Fn(String) + Send + Sync>;
+
 struct Progress {
+    /// The jobs of this import (a server may run other imports and uploads meanwhile).
+    jobs: HashSet<String>,
+    out: Output,
     total: usize,
     tally: Mutex<Tally>,
     finished: tokio::sync::Notify,
@@ -27,7 +34,7 @@ impl Reporter for Progress {
     fn stage(&self, _job: &Job, _stage: &str) {}
 
     fn finished(&self, job: &Job, outcome: &Outcome) {
-        if !matches!(job.origin, Origin::Import) {
+        if !self.jobs.contains(&job.id) {
             return;
         }
         let mut t = self.tally.lock().unwrap_or_else(|p| p.into_inner());
@@ -47,13 +54,13 @@ impl Reporter for Progress {
             }
             Outcome::Cancelled => "cancelled",
         };
-        println!(
+        (self.out)(format!(
             "[{:>width$}/{}] {}: {word}",
             t.done,
             self.total,
             job.original_name,
             width = self.total.to_string().len()
-        );
+        ));
         if t.done == self.total {
             self.finished.notify_one();
         }
@@ -82,31 +89,41 @@ pub async fn import_dir(
     ingest: &Arc<Ingest>,
     dir: &Path,
     uploader_id: &str,
+    out: Output,
 ) -> anyhow::Result<usize> {
-    let dir = dir.canonicalize()?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?;
     let mut files = Vec::new();
-    walk(&dir, &mut files)?;
+    walk(&dir, &mut files).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?;
     files.sort();
     if files.is_empty() {
-        println!("no files under {}", dir.display());
+        out(format!("no files under {}", dir.display()));
         return Ok(0);
     }
+    let job_id = |path: &Path| {
+        format!(
+            "import-{}",
+            &hex::encode(Sha256::digest(path.to_string_lossy().as_bytes()))[..24]
+        )
+    };
     let progress = Arc::new(Progress {
+        jobs: files.iter().map(|p| job_id(p)).collect(),
+        out: out.clone(),
         total: files.len(),
         tally: Mutex::default(),
         finished: tokio::sync::Notify::new(),
     });
-    ingest.add_reporter(progress.clone());
+    let reporter: Arc<dyn Reporter> = progress.clone();
+    ingest.add_reporter(reporter.clone());
+    let _unregister = Unregister(ingest, &reporter);
     for path in files {
         let name = path
             .strip_prefix(&dir)
             .unwrap_or(&path)
             .to_string_lossy()
             .to_string();
-        let id = format!(
-            "import-{}",
-            &hex::encode(Sha256::digest(path.to_string_lossy().as_bytes()))[..24]
-        );
+        let id = job_id(&path);
         ingest.submit(Job {
             id,
             source: path,
@@ -120,14 +137,23 @@ pub async fn import_dir(
     }
     progress.finished.notified().await;
     let t = progress.tally.lock().unwrap_or_else(|p| p.into_inner());
-    println!(
+    out(format!(
         "\n{} added, {} already in the library, {} failed",
         t.added,
         t.duplicate,
         t.failed.len()
-    );
+    ));
     for (name, reason) in &t.failed {
-        println!("  {name}: {reason}");
+        out(format!("  {name}: {reason}"));
     }
     Ok(t.failed.len())
+}
+
+/// Takes the import's reporter off the pipeline when the import ends, however it ends.
+struct Unregister<'a>(&'a Arc<Ingest>, &'a Arc<dyn Reporter>);
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        self.0.remove_reporter(self.1);
+    }
 }

@@ -109,6 +109,13 @@ impl Ingest {
             .push(reporter);
     }
 
+    pub fn remove_reporter(&self, reporter: &Arc<dyn Reporter>) {
+        self.reporters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|r| !Arc::ptr_eq(r, reporter));
+    }
+
     pub fn songs(&self) -> &Songs {
         &self.songs
     }

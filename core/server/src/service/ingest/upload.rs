@@ -53,6 +53,11 @@ fn job_id(upload_id: &str, file_id: &str) -> String {
 }
 
 impl Uploads {
+    /// The pipeline uploads feed (imports use it too).
+    pub fn ingest(&self) -> &Arc<Ingest> {
+        &self.ingest
+    }
+
     pub fn new(cfg: &Config, db: &Db, ingest: Arc<Ingest>, bus: Bus) -> AppResult<Arc<Self>> {
         let uploads = Arc::new(Self {
             cfg: cfg.clone(),
