@@ -24,6 +24,8 @@ use crate::store::users::Users;
 
 pub struct AppState {
     pub cfg: Arc<Config>,
+    /// The database itself, for backups (everything else goes through the stores).
+    pub db: crate::store::db::Db,
     pub users: Users,
     pub songs: Songs,
     pub player: Player,

@@ -10,7 +10,7 @@ use crate::bus::Bus;
 use crate::config::{Config, Sources};
 use crate::control::{self, Request, client::Sent};
 use crate::service::admin::{self, Admin};
-use crate::service::ingest;
+use crate::service::{self, ingest};
 use crate::store::{db, songs};
 
 #[derive(Parser)]
@@ -54,6 +54,15 @@ enum Command {
         #[arg(long)]
         owner: Option<String>,
     },
+    /// Write a backup of the metadata, the secrets and the plugins' state (and with
+    /// --with-blobs the local blob folder) to FILE, while the server runs or not.
+    Backup {
+        file: PathBuf,
+        #[arg(long)]
+        with_blobs: bool,
+    },
+    /// Restore a backup into --data-dir, which must be new or empty (no server on it).
+    Restore { file: PathBuf },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -161,6 +170,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .context("starting the async runtime")?
             .block_on(seed_library(cfg, count, mp3)),
         Command::Plugin { command } => plugin_command(&cfg, command),
+        Command::Backup { file, with_blobs } => backup(&cfg, &file, with_blobs),
+        Command::Restore { file } => {
+            let archive = std::fs::File::open(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let manifest =
+                service::backup::restore(std::io::BufReader::new(archive), &cfg.data_dir)?;
+            println!(
+                "restored {} files and {} database trees from {} (made by ChillFi {}) into {}",
+                manifest.files.len(),
+                manifest.trees.len(),
+                file.display(),
+                manifest.version,
+                cfg.data_dir.display()
+            );
+            Ok(())
+        }
         Command::Config {
             command: ConfigCommand::Check,
         } => {
@@ -258,6 +283,50 @@ async fn import(cfg: Config, dir: PathBuf, owner: Option<String>) -> anyhow::Res
     stores.db.flush().await?;
     anyhow::ensure!(failed == 0, "{failed} file(s) could not be imported");
     Ok(())
+}
+
+/// Written next to FILE and renamed at the end: a failed backup leaves no half archive.
+fn backup(cfg: &Config, file: &std::path::Path, with_blobs: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    require_data_dir(cfg)?;
+    let partial = file.with_extension("partial");
+    let mut out = std::io::BufWriter::new(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&partial)
+            .with_context(|| format!("creating {}", partial.display()))?,
+    );
+    let request = Request::Backup { with_blobs };
+    let result = (|| -> anyhow::Result<()> {
+        let sent = control::client::send_to(
+            &control::socket_path(&cfg.data_dir),
+            &request,
+            Some(&mut out),
+        )?;
+        if let Sent::NoServer = sent {
+            let stores = open_stores(cfg)?;
+            service::backup::write(cfg, &stores.db, with_blobs, &mut out)?;
+        }
+        out.flush()?;
+        out.get_ref().sync_all()?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            std::fs::rename(&partial, file)
+                .with_context(|| format!("renaming {}", partial.display()))?;
+            println!("backup written to {}", file.display());
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
 }
 
 fn send_to_server(cfg: &Config, request: &Request) -> anyhow::Result<Sent> {
@@ -392,7 +461,7 @@ fn user_command(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
         } => admin.key_create(&name, &label, app_password)?,
         Request::KeyList { name } => admin.key_list(&name)?,
         Request::KeyRevoke { name, id } => admin.key_revoke(&name, &id)?,
-        Request::PluginList | Request::Import { .. } => Vec::new(),
+        Request::PluginList | Request::Import { .. } | Request::Backup { .. } => Vec::new(),
     };
     print_lines(lines);
     stores.db.flush_blocking()?;

@@ -68,6 +68,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         FirstRun::start(cfg.setup_code_path(), &stores.users).context("writing the setup code")?;
     let app = Arc::new(AppState {
         cfg: cfg.clone(),
+        db: stores.db.clone(),
         users: stores.users,
         songs: stores.songs,
         player: stores.player,

@@ -4,6 +4,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+use base64::Engine;
+
 use super::{Answer, Request};
 
 /// What became of a request sent to the running server.
@@ -16,6 +18,15 @@ pub enum Sent {
 
 /// Sends `request` and prints the server's lines as they come.
 pub fn send(path: &Path, request: &Request) -> anyhow::Result<Sent> {
+    send_to(path, request, None)
+}
+
+/// Like [`send`]; the archive chunks of a backup go to `sink`.
+pub fn send_to(
+    path: &Path,
+    request: &Request,
+    mut sink: Option<&mut dyn Write>,
+) -> anyhow::Result<Sent> {
     let mut stream = match UnixStream::connect(path) {
         Ok(stream) => stream,
         Err(e)
@@ -39,6 +50,15 @@ pub fn send(path: &Path, request: &Request) -> anyhow::Result<Sent> {
         let line = line.map_err(|e| anyhow::anyhow!("the server stopped answering: {e}"))?;
         match serde_json::from_str::<Answer>(&line) {
             Ok(Answer::Line(text)) => println!("{text}"),
+            Ok(Answer::Chunk(data)) => {
+                let sink = sink
+                    .as_mut()
+                    .ok_or_else(|| anyhow::anyhow!("the server sent data nobody asked for"))?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .map_err(|e| anyhow::anyhow!("the server sent damaged data: {e}"))?;
+                sink.write_all(&bytes)?;
+            }
             Ok(Answer::Done(_)) => return Ok(Sent::Done),
             Ok(Answer::Error(message)) => anyhow::bail!("{message}"),
             Err(e) => {

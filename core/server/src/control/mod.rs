@@ -8,7 +8,10 @@
 pub mod client;
 pub mod server;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use base64::Engine;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,16 +45,68 @@ pub enum Request {
         dir: PathBuf,
         owner: Option<String>,
     },
+    Backup {
+        with_blobs: bool,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Answer {
     Line(String),
+    /// A piece of a backup archive, base64.
+    Chunk(String),
     Done(bool),
     Error(String),
 }
 
 pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join("control.sock")
+}
+
+pub fn write_answer(out: &mut impl Write, answer: &Answer) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, answer)?;
+    out.write_all(b"\n")
+}
+
+/// Cuts what is written into `Chunk` answers of 192 KiB.
+pub struct ChunkWriter<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 192 * 1024;
+
+impl<W: Write> ChunkWriter<W> {
+    pub fn new(out: W) -> Self {
+        Self {
+            out,
+            buf: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let text = base64::engine::general_purpose::STANDARD.encode(&self.buf);
+        self.buf.clear();
+        write_answer(&mut self.out, &Answer::Chunk(text))
+    }
+}
+
+impl<W: Write> Write for ChunkWriter<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()?;
+        self.out.flush()
+    }
 }

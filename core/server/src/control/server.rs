@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::io::Write;
+
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
@@ -70,48 +72,63 @@ fn peer_allowed(stream: &UnixStream, (uid, gid): (u32, u32)) -> bool {
     })
 }
 
-async fn serve(app: App, stream: UnixStream, owner: (u32, u32)) {
-    let allowed = peer_allowed(&stream, owner);
-    let (read, mut write) = stream.into_split();
-    let mut line = String::new();
-    let mut reader = BufReader::new(read.take(MAX_REQUEST as u64));
-    let (tx, mut rx) = mpsc::unbounded_channel::<Answer>();
-    if !allowed {
+async fn serve(app: App, mut stream: UnixStream, owner: (u32, u32)) {
+    let (tx, rx) = mpsc::unbounded_channel::<Answer>();
+    if !peer_allowed(&stream, owner) {
         let _ = tx.send(Answer::Error(
             "this user may not administer the server: run as root or as a member of its group"
                 .into(),
         ));
     } else {
-        match reader.read_line(&mut line).await {
-            Ok(_) => match serde_json::from_str::<Request>(&line) {
-                Ok(request) => {
-                    let tx = tx.clone();
-                    tokio::spawn(async move {
-                        let answer = match run(&app, request, tx.clone()).await {
-                            Ok(()) => Answer::Done(true),
-                            Err(e) => Answer::Error(e.to_string()),
-                        };
-                        let _ = tx.send(answer);
-                    });
+        let mut line = String::new();
+        let mut reader = BufReader::new((&mut stream).take(MAX_REQUEST as u64));
+        let read = reader.read_line(&mut line).await;
+        drop(reader);
+        match read.map(|_| serde_json::from_str::<Request>(&line)) {
+            Ok(Ok(Request::Backup { with_blobs })) => {
+                // The archive goes straight onto the socket from a blocking thread: as fast as
+                // the CLI takes it, never held in memory.
+                if let Ok(std_stream) = stream.into_std()
+                    && std_stream.set_nonblocking(false).is_ok()
+                {
+                    let _ =
+                        tokio::task::spawn_blocking(move || backup(&app, with_blobs, std_stream))
+                            .await;
                 }
-                Err(e) => {
-                    let _ = tx.send(Answer::Error(format!(
-                        "not a request this server knows (is the CLI of another version?): {e}"
-                    )));
-                }
-            },
+                return;
+            }
+            Ok(Ok(request)) => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let answer = match run(&app, request, tx.clone()).await {
+                        Ok(()) => Answer::Done(true),
+                        Err(e) => Answer::Error(e.to_string()),
+                    };
+                    let _ = tx.send(answer);
+                });
+            }
+            Ok(Err(e)) => {
+                let _ = tx.send(Answer::Error(format!(
+                    "not a request this server knows (is the CLI of another version?): {e}"
+                )));
+            }
             Err(e) => {
                 let _ = tx.send(Answer::Error(format!("reading the request: {e}")));
             }
         }
     }
     drop(tx);
+    answer(stream, rx).await;
+}
+
+/// Writes the answers as they come until the last one.
+async fn answer(mut stream: UnixStream, mut rx: mpsc::UnboundedReceiver<Answer>) {
     while let Some(answer) = rx.recv().await {
         let Ok(mut text) = serde_json::to_string(&answer) else {
             continue;
         };
         text.push('\n');
-        if write.write_all(text.as_bytes()).await.is_err() {
+        if stream.write_all(text.as_bytes()).await.is_err() {
             // The CLI went away (Ctrl-C): what was started goes on in the server.
             return;
         }
@@ -119,6 +136,29 @@ async fn serve(app: App, stream: UnixStream, owner: (u32, u32)) {
             return;
         }
     }
+}
+
+/// `chillfi backup`: the archive as `Chunk` answers, then `Done` or `Error`.
+fn backup(app: &App, with_blobs: bool, stream: std::os::unix::net::UnixStream) {
+    let mut out = std::io::BufWriter::new(stream);
+    let result = crate::service::backup::write(
+        &app.cfg,
+        &app.db,
+        with_blobs,
+        super::ChunkWriter::new(&mut out),
+    );
+    let last = match result {
+        Ok(manifest) => {
+            tracing::info!(
+                files = manifest.files.len(),
+                with_blobs,
+                "backup written to the CLI"
+            );
+            Answer::Done(true)
+        }
+        Err(e) => Answer::Error(format!("the backup failed: {e}")),
+    };
+    let _ = super::write_answer(&mut out, &last).and_then(|_| out.flush());
 }
 
 async fn run(app: &App, request: Request, tx: mpsc::UnboundedSender<Answer>) -> anyhow::Result<()> {
@@ -185,6 +225,6 @@ fn user_command(app: &App, request: Request) -> AppResult<Vec<String>> {
         } => admin.key_create(&name, &label, app_password),
         Request::KeyList { name } => admin.key_list(&name),
         Request::KeyRevoke { name, id } => admin.key_revoke(&name, &id),
-        Request::PluginList | Request::Import { .. } => Ok(Vec::new()),
+        Request::PluginList | Request::Import { .. } | Request::Backup { .. } => Ok(Vec::new()),
     }
 }

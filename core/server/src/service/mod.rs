@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backup;
 pub mod covers;
 pub mod ingest;
 pub mod library;

@@ -59,6 +59,47 @@ impl Db {
         }
     }
 
+    /// Writes every tree (its name, then its entries) to `out`: the metadata part of a backup.
+    /// Each tree is read in one pass; returns the number of entries per tree.
+    pub fn dump(&self, out: &mut impl Write) -> AppResult<Vec<(String, u64)>> {
+        let mut counts = Vec::new();
+        for name in self.inner.tree_names() {
+            let tree = self.inner.open_tree(&name)?;
+            write_chunk(out, 1, &name)?;
+            let mut n = 0;
+            for entry in tree.iter() {
+                let (k, v) = entry?;
+                write_chunk(out, 2, &k)?;
+                write_chunk(out, 3, &v)?;
+                n += 1;
+            }
+            counts.push((String::from_utf8_lossy(&name).into_owned(), n));
+        }
+        Ok(counts)
+    }
+
+    /// Loads what [`Db::dump`] wrote into this (new, empty) database.
+    pub fn load(&self, input: &mut impl std::io::Read) -> AppResult<()> {
+        let corrupt = || AppError::invalid("the backup's metadata is damaged");
+        let mut tree: Option<sled::Tree> = None;
+        let mut key: Option<Vec<u8>> = None;
+        while let Some((kind, bytes)) = read_chunk(input)? {
+            match (kind, tree.as_ref(), key.take()) {
+                (1, _, None) => tree = Some(self.inner.open_tree(bytes)?),
+                (2, Some(_), None) => key = Some(bytes),
+                (3, Some(t), Some(k)) => {
+                    t.insert(k, bytes)?;
+                }
+                _ => return Err(corrupt()),
+            }
+        }
+        if key.is_some() {
+            return Err(corrupt());
+        }
+        self.inner.flush()?;
+        Ok(())
+    }
+
     pub fn tree(&self, name: &str) -> AppResult<sled::Tree> {
         Ok(self.inner.open_tree(name)?)
     }
@@ -75,6 +116,33 @@ impl Db {
 }
 
 /// Bytes of the files directly in `dir` (a sled database's log and snapshots); 0 if unreadable.
+fn write_chunk(out: &mut impl Write, kind: u8, bytes: &[u8]) -> AppResult<()> {
+    let len = u32::try_from(bytes.len()).map_err(AppError::internal)?;
+    out.write_all(&[kind])
+        .and_then(|_| out.write_all(&len.to_le_bytes()))
+        .and_then(|_| out.write_all(bytes))
+        .map_err(|e| AppError::internal(format!("writing the backup: {e}")))
+}
+
+fn read_chunk(input: &mut impl std::io::Read) -> AppResult<Option<(u8, Vec<u8>)>> {
+    let mut head = [0u8; 5];
+    match input.read_exact(&mut head) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(AppError::internal(format!("reading the backup: {e}"))),
+    }
+    let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    // No record comes near this; a damaged length must not allocate gigabytes.
+    if len > 256 << 20 {
+        return Err(AppError::invalid("the backup's metadata is damaged"));
+    }
+    let mut bytes = vec![0; len];
+    input
+        .read_exact(&mut bytes)
+        .map_err(|_| AppError::invalid("the backup's metadata is cut short"))?;
+    Ok(Some((head[0], bytes)))
+}
+
 pub fn size_on_disk(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|entries| {
