@@ -53,6 +53,8 @@ pub struct AppState {
     pub now_playing: crate::store::now_playing::NowPlaying,
     /// Creating the first administrator with the setup code.
     pub first_run: crate::service::setup::FirstRun,
+    /// `None` when `[metrics]` is off.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub io: SocketIo,
     pub started: Instant,
 }

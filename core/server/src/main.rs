@@ -13,6 +13,7 @@ mod control;
 mod error;
 mod http;
 mod logging;
+mod metrics;
 mod serve;
 mod service;
 mod socket;

@@ -64,6 +64,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         stores.shares.clone(),
         plugins.clone(),
     );
+    let metrics = crate::metrics::install(cfg.metrics.enabled);
+    if metrics.is_some() {
+        ingest.add_reporter(Arc::new(crate::metrics::IngestMetrics));
+    }
     let first_run =
         FirstRun::start(cfg.setup_code_path(), &stores.users).context("writing the setup code")?;
     let app = Arc::new(AppState {
@@ -88,6 +92,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         cover_cache: Default::default(),
         now_playing: Default::default(),
         first_run,
+        metrics,
         io: io.clone(),
         started,
     });

@@ -42,6 +42,7 @@ impl<E: Endpoint> Endpoint for RedactedTracingEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
+        let path = req.original_uri().path().to_string();
         let span = tracing::info_span!(
             "request",
             remote_addr = %req.remote_addr(),
@@ -56,10 +57,12 @@ impl<E: Endpoint> Endpoint for RedactedTracingEndpoint<E> {
             match res {
                 Ok(resp) => {
                     let resp = resp.into_response();
+                    crate::metrics::http_request(&path, resp.status().as_u16(), duration);
                     tracing::info!(status = %resp.status(), duration = ?duration, "response");
                     Ok(resp)
                 }
                 Err(err) => {
+                    crate::metrics::http_request(&path, err.status().as_u16(), duration);
                     tracing::info!(status = %err.status(), error = %err, duration = ?duration, "error");
                     Err(err)
                 }

@@ -72,6 +72,7 @@ pub fn routes(app: App, socket_io: SocketIoEndpoint) -> impl poem::Endpoint {
     let media_origin = media_origin(&app.cfg);
     Route::new()
         .at("/api/health", get(health))
+        .at("/metrics", get(metrics))
         .at("/api/auth/login", post(login))
         .nest("/api", api_not_found)
         .nest_no_strip("/socket.io", socket_io)
@@ -95,6 +96,38 @@ pub fn routes(app: App, socket_io: SocketIoEndpoint) -> impl poem::Endpoint {
         .data(app)
         .with(web::SecurityHeaders::new(&media_origin))
         .with(log::RedactedTracing)
+}
+
+/// Prometheus scrape: 404 when `[metrics]` is off, 401 without the configured bearer token.
+#[handler]
+async fn metrics(Data(app): Data<&App>, req: &poem::Request) -> poem::Response {
+    use poem::http::StatusCode;
+    let Some(handle) = &app.metrics else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let token = &app.cfg.metrics.token;
+    if !token.is_empty() {
+        let sent = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let matches = sent.is_some_and(|s| {
+            use sha2::Digest;
+            // Compared as digests: the time taken says nothing about the token.
+            sha2::Sha256::digest(s.as_bytes()) == sha2::Sha256::digest(token.as_bytes())
+        });
+        if !matches {
+            return poem::Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .header("WWW-Authenticate", "Bearer")
+                .finish();
+        }
+    }
+    let body = crate::metrics::render(handle, app.songs.count(), app.plugins.as_ref());
+    poem::Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body)
 }
 
 #[handler]

@@ -169,6 +169,8 @@ fn prepare(app: &App, socket: &SocketRef, auth: Option<HandshakeAuth>) {
 
 /// Once connected: the greeting clients wait for (the session the handshake gave, if any).
 fn greet(app: &App, socket: &SocketRef) {
+    crate::metrics::socket_opened();
+    socket.on_disconnect(|| async { crate::metrics::socket_closed() });
     let reason = socket
         .extensions
         .remove::<InvalidHandshakeToken>()
@@ -266,8 +268,12 @@ pub fn on<P, F, Fut, R>(
                 }
                 .await;
                 let envelope = match result {
-                    Ok(data) => ok_envelope(data),
+                    Ok(data) => {
+                        crate::metrics::socket_request(event, "ok");
+                        ok_envelope(data)
+                    }
                     Err(e) => {
+                        crate::metrics::socket_request(event, e.code().as_str());
                         log_refusal(event, &e);
                         e.envelope()
                     }
