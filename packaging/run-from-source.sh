@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup.sh
 (cd web && npm ci --no-audit --no-fund --silent && npm run build --silent)
-cargo build --release -p chillfi
-bin="${CARGO_TARGET_DIR:-target}/release/chillfi"
+# The same target directory, profile and command as the test command (.ci/run): running one
+# after the other compiles nothing twice.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/chillfi-target}"
+cargo build --profile ci --workspace --bins
+bin="$CARGO_TARGET_DIR/ci/chillfi"
 exec "$bin" serve "$@"
