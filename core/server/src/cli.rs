@@ -279,7 +279,11 @@ async fn import(cfg: Config, dir: PathBuf, owner: Option<String>) -> anyhow::Res
     let ingest = ingest::Ingest::new(&cfg, &stores.db, stores.songs.clone(), blobs, bus, plugins)?;
     ingest.recover().await?;
     let out: ingest::import::Output = std::sync::Arc::new(|line: String| println!("{line}"));
-    let failed = ingest::import::import_dir(&ingest, &dir, &owner.id, out).await?;
+    // Ctrl-C: the files not finished are cancelled, the summary still printed.
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let failed = ingest::import::import_dir(&ingest, &dir, &owner.id, out, stop).await?;
     stores.db.flush().await?;
     anyhow::ensure!(failed == 0, "{failed} file(s) could not be imported");
     Ok(())

@@ -98,14 +98,28 @@ async fn serve(app: App, mut stream: UnixStream, owner: (u32, u32)) {
                 return;
             }
             Ok(Ok(request)) => {
-                let tx = tx.clone();
+                let job_tx = tx.clone();
+                let (read, write) = stream.into_split();
+                // The CLI sends nothing after its request: end of input means it went away.
+                let gone = async move {
+                    let mut read = read;
+                    let mut byte = [0u8; 1];
+                    while let Ok(n) = read.read(&mut byte).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                };
                 tokio::spawn(async move {
-                    let answer = match run(&app, request, tx.clone()).await {
+                    let answer = match run(&app, request, job_tx.clone(), gone).await {
                         Ok(()) => Answer::Done(true),
                         Err(e) => Answer::Error(e.to_string()),
                     };
-                    let _ = tx.send(answer);
+                    let _ = job_tx.send(answer);
                 });
+                drop(tx);
+                answer(write, rx).await;
+                return;
             }
             Ok(Err(e)) => {
                 let _ = tx.send(Answer::Error(format!(
@@ -122,7 +136,7 @@ async fn serve(app: App, mut stream: UnixStream, owner: (u32, u32)) {
 }
 
 /// Writes the answers as they come until the last one.
-async fn answer(mut stream: UnixStream, mut rx: mpsc::UnboundedReceiver<Answer>) {
+async fn answer(mut stream: impl AsyncWriteExt + Unpin, mut rx: mpsc::UnboundedReceiver<Answer>) {
     while let Some(answer) = rx.recv().await {
         let Ok(mut text) = serde_json::to_string(&answer) else {
             continue;
@@ -161,7 +175,12 @@ fn backup(app: &App, with_blobs: bool, stream: std::os::unix::net::UnixStream) {
     let _ = super::write_answer(&mut out, &last).and_then(|_| out.flush());
 }
 
-async fn run(app: &App, request: Request, tx: mpsc::UnboundedSender<Answer>) -> anyhow::Result<()> {
+async fn run(
+    app: &App,
+    request: Request,
+    tx: mpsc::UnboundedSender<Answer>,
+    gone: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let print = |lines: Vec<String>| {
         for l in lines {
             let _ = tx.send(Answer::Line(l));
@@ -175,7 +194,7 @@ async fn run(app: &App, request: Request, tx: mpsc::UnboundedSender<Answer>) -> 
             let out: crate::service::ingest::import::Output = Arc::new(move |l: String| {
                 let _ = out_tx.send(Answer::Line(l));
             });
-            let failed = import_dir(app.uploads.ingest(), &dir, &owner.id, out).await?;
+            let failed = import_dir(app.uploads.ingest(), &dir, &owner.id, out, gone).await?;
             anyhow::ensure!(failed == 0, "{failed} file(s) could not be imported");
             Ok(())
         }

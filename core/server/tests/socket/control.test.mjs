@@ -2,13 +2,13 @@
 // socket (docs/operations.md), and says in one sentence when it cannot reach the data.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
-  ALICE, BIN, Server, call, cli, connect, login, ok, sineFile, startServer, waitFor,
+  ALICE, BIN, Server, call, cli, connect, login, ok, sineFile, startServer, waitFor, waitUntil,
 } from './harness.mjs';
 
 const run = promisify(execFile);
@@ -112,6 +112,31 @@ describe('the CLI while the server runs', () => {
     const again = await chillfi(server.dataDir, ['import', dir, '--owner', 'nobody']);
     assert.notEqual(again.code, 0);
     assert.match(again.stderr, /no user named 'nobody'/);
+    alice.close();
+  });
+
+  it('stopping the CLI (Ctrl-C) stops the import: the rest is cancelled, what was imported stays whole', async () => {
+    const dir = path.join(media, 'big');
+    fs.mkdirSync(dir);
+    for (let i = 0; i < 16; i++) sineFile(dir, `n${String(i).padStart(2, '0')}.wav`, { seconds: 20, freq: 200 + 30 * i });
+    const { socket: alice } = await login(server, ALICE);
+    const before = (await ok(alice, 'song:list', { limit: 1 })).total;
+    const child = spawn(BIN, ['--data-dir', server.dataDir, 'import', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    await waitUntil(() => /\[ ?1\/16\]/.test(out), 60000, 'the first imported file');
+    child.kill('SIGINT');
+    await exited;
+    await waitUntil(() => /import stopped/.test(server.logs), 30000, 'the server stopping the import');
+    const list = await ok(alice, 'song:list', { limit: 100 });
+    const imported = list.total - before;
+    assert.ok(imported >= 1 && imported < 16, `some but not all files imported: ${imported}`);
+    for (const song of list.items.filter((s) => /^n\d\d$/.test(s.title))) {
+      const play = await ok(alice, 'song:play', { songId: song.id });
+      const url = play.url.startsWith('http') ? play.url : `${server.url}${play.url}`;
+      assert.equal((await fetch(url)).status, 200, `${song.title} is whole`);
+    }
     alice.close();
   });
 

@@ -85,11 +85,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// Imports every file under `dir` for `uploader_id`; returns the number of failures.
+/// `stop` ends the import early (the CLI went away): files not finished yet are cancelled, the
+/// ones done stay, and no file is left half imported.
 pub async fn import_dir(
     ingest: &Arc<Ingest>,
     dir: &Path,
     uploader_id: &str,
     out: Output,
+    stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<usize> {
     let dir = dir
         .canonicalize()
@@ -135,8 +138,28 @@ pub async fn import_dir(
             queued_at: now_secs(),
         })?;
     }
-    progress.finished.notified().await;
+    let finished = progress.finished.notified();
+    tokio::pin!(finished);
+    let mut stopped = false;
+    tokio::select! {
+        _ = &mut finished => {}
+        _ = stop => {
+            stopped = true;
+            for id in &progress.jobs {
+                ingest.cancel(id);
+            }
+            finished.await;
+        }
+    }
     let t = progress.tally.lock().unwrap_or_else(|p| p.into_inner());
+    if stopped {
+        let cancelled = t.done - t.added - t.duplicate - t.failed.len();
+        tracing::info!(
+            added = t.added,
+            cancelled,
+            "import stopped: the CLI went away; files not finished were cancelled"
+        );
+    }
     out(format!(
         "\n{} added, {} already in the library, {} failed",
         t.added,
