@@ -46,10 +46,11 @@ pub fn send_to(
     let mut text = serde_json::to_string(request)?;
     text.push('\n');
     stream.write_all(text.as_bytes())?;
+    let mut bar = Progress::new();
     for line in BufReader::new(stream).lines() {
         let line = line.map_err(|e| anyhow::anyhow!("the server stopped answering: {e}"))?;
         match serde_json::from_str::<Answer>(&line) {
-            Ok(Answer::Line(text)) => println!("{text}"),
+            Ok(Answer::Line(text)) => bar.line(&text),
             Ok(Answer::Chunk(data)) => {
                 let sink = sink
                     .as_mut()
@@ -59,12 +60,111 @@ pub fn send_to(
                     .map_err(|e| anyhow::anyhow!("the server sent damaged data: {e}"))?;
                 sink.write_all(&bytes)?;
             }
-            Ok(Answer::Done(_)) => return Ok(Sent::Done),
-            Ok(Answer::Error(message)) => anyhow::bail!("{message}"),
+            Ok(Answer::Done(_)) => {
+                bar.end();
+                return Ok(Sent::Done);
+            }
+            Ok(Answer::Error(message)) => {
+                bar.end();
+                anyhow::bail!("{message}")
+            }
             Err(e) => {
                 anyhow::bail!("the server answered something this CLI does not understand: {e}")
             }
         }
     }
     anyhow::bail!("the server closed the control socket before it finished (did it stop?)")
+}
+
+/// On a terminal, the import's per-file lines (`[done/total] file: outcome`) become one progress
+/// line (bar, count, failures, current file) redrawn in place; failures and everything else are
+/// printed as they come. Elsewhere (a pipe, a log) every line is printed as is.
+struct Progress {
+    tty: bool,
+    drawn: bool,
+    failures: usize,
+}
+
+impl Progress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        Self {
+            tty: std::io::stdout().is_terminal(),
+            drawn: false,
+            failures: 0,
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        let parsed = parse_progress(text);
+        match parsed {
+            Some((done, total, file, outcome)) if self.tty => {
+                if outcome == "FAILED" {
+                    self.failures += 1;
+                    self.clear();
+                    println!("{file}: failed");
+                }
+                const WIDTH: usize = 24;
+                let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
+                let name: String = file.chars().take(40).collect();
+                print!(
+                    "\r\x1b[2K[{}{}] {done}/{total}  failures: {}  {name}",
+                    "#".repeat(filled),
+                    " ".repeat(WIDTH - filled),
+                    self.failures
+                );
+                let _ = std::io::stdout().flush();
+                self.drawn = true;
+            }
+            _ => {
+                self.clear();
+                println!("{text}");
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        if self.drawn {
+            print!("\r\x1b[2K");
+            self.drawn = false;
+        }
+    }
+
+    fn end(&mut self) {
+        if self.drawn {
+            println!();
+            self.drawn = false;
+        }
+    }
+}
+
+/// `[ 12/340] Album/track.flac: added` → (12, 340, "Album/track.flac", "added").
+fn parse_progress(text: &str) -> Option<(usize, usize, &str, &str)> {
+    let rest = text.strip_prefix('[')?;
+    let (count, rest) = rest.split_once("] ")?;
+    let (done, total) = count.split_once('/')?;
+    let (file, outcome) = rest.rsplit_once(": ")?;
+    Some((
+        done.trim().parse().ok()?,
+        total.trim().parse().ok()?,
+        file,
+        outcome,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_import_progress_lines() {
+        assert_eq!(
+            parse_progress("[ 12/340] Album/a: b.flac: added"),
+            Some((12, 340, "Album/a: b.flac", "added"))
+        );
+        assert_eq!(
+            parse_progress("2 added, 0 already in the library, 1 failed"),
+            None
+        );
+    }
 }

@@ -140,6 +140,18 @@ describe('the CLI while the server runs', () => {
     alice.close();
   });
 
+  it('on a terminal the import draws one progress line, then the summary', async () => {
+    const dir = path.join(media, 'tty');
+    fs.mkdirSync(dir);
+    for (let i = 0; i < 3; i++) sineFile(dir, `tty${i}.wav`, { seconds: 1, freq: 600 + 40 * i });
+    fs.writeFileSync(path.join(dir, 'bad.flac'), 'nope');
+    const { stdout } = await run('script', ['-qfec', `'${BIN}' --data-dir '${server.dataDir}' import '${dir}'`, '/dev/null'], { encoding: 'utf8' })
+      .catch((e) => e);
+    assert.match(stdout, /\r\x1b\[2K\[#+ *\] \d\/4  failures: \d/, 'a bar redrawn in place');
+    assert.match(stdout, /bad\.flac: failed/);
+    assert.match(stdout, /3 added, 0 already in the library, 1 failed/);
+  });
+
   it('plugin list answers from the running server', async () => {
     const r = await chillfi(server.dataDir, ['plugin', 'list']);
     assert.equal(r.code, 0, r.stderr);
