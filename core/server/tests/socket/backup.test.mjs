@@ -3,23 +3,11 @@
 // songs stream; old tokens keep working because the signing secret comes along.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { ALICE, BIN, Server, connect, login, ok, sineFile, startServer, uploadSongs } from './harness.mjs';
+import { ALICE, Server, connect, login, ok, runCli, sineFile, startServer, uploadSongs } from './harness.mjs';
 
-const run = promisify(execFile);
-
-async function chillfi(dataDir, args) {
-  try {
-    const { stdout, stderr } = await run(BIN, ['--data-dir', dataDir, ...args], { encoding: 'utf8' });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 function absolute(server, url) {
   return url.startsWith('http') ? url : `${server.url}${url}`;
@@ -51,9 +39,9 @@ describe('backup and restore', () => {
     const incoming = path.join(work, 'incoming');
     fs.mkdirSync(incoming);
     for (let i = 0; i < 6; i++) sineFile(incoming, `t${i}.wav`, { seconds: 3, freq: 200 + 50 * i });
-    const importing = chillfi(server.dataDir, ['import', incoming]);
+    const importing = runCli(server.dataDir, ['import', incoming]);
     const archive = path.join(work, 'chillfi.backup');
-    const made = await chillfi(server.dataDir, ['backup', archive, '--with-blobs']);
+    const made = await runCli(server.dataDir, ['backup', archive, '--with-blobs']);
     assert.equal(made.code, 0, made.stderr);
     assert.match(made.stdout, /backup written to/);
     assert.equal(fs.statSync(archive).mode & 0o777, 0o600, 'the archive holds secrets');
@@ -61,7 +49,7 @@ describe('backup and restore', () => {
     alice.close();
 
     const restoredDir = path.join(work, 'restored');
-    const restored = await chillfi(restoredDir, ['restore', archive]);
+    const restored = await runCli(restoredDir, ['restore', archive]);
     assert.equal(restored.code, 0, restored.stderr);
     const again = await new Server({ dataDir: restoredDir }).start();
     try {
@@ -93,8 +81,8 @@ describe('backup and restore', () => {
 
   it('refuses a directory that is not empty, and a damaged archive, leaving nothing behind', async () => {
     const archive = path.join(work, 'small.backup');
-    assert.equal((await chillfi(server.dataDir, ['backup', archive])).code, 0);
-    const busy = await chillfi(server.dataDir, ['restore', archive]);
+    assert.equal((await runCli(server.dataDir, ['backup', archive])).code, 0);
+    const busy = await runCli(server.dataDir, ['restore', archive]);
     assert.notEqual(busy.code, 0);
     assert.match(busy.stderr, /is not empty/);
 
@@ -103,7 +91,7 @@ describe('backup and restore', () => {
     const damagedFile = path.join(work, 'damaged.backup');
     fs.writeFileSync(damagedFile, bytes);
     const target = path.join(work, 'from-damaged');
-    const r = await chillfi(target, ['restore', damagedFile]);
+    const r = await runCli(target, ['restore', damagedFile]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /damaged/);
     assert.deepEqual(fs.readdirSync(target), [], 'nothing half-restored is left');

@@ -8,20 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
-  ALICE, BIN, Server, call, cli, connect, login, ok, sineFile, startServer, waitFor, waitUntil,
+  ALICE, BIN, Server, call, cli, connect, login, ok, runCli, sineFile, startServer, waitFor, waitUntil,
 } from './harness.mjs';
 
 const run = promisify(execFile);
-
 /** Runs the CLI without throwing: {code, stdout, stderr}. */
-async function chillfi(dataDir, args) {
-  try {
-    const { stdout, stderr } = await run(BIN, ['--data-dir', dataDir, ...args], { encoding: 'utf8' });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 async function ping(server, params) {
   const q = new URLSearchParams({ f: 'json', c: 'node-test', v: '1.16.1', ...params });
@@ -50,16 +41,16 @@ describe('the CLI while the server runs', () => {
   it('user add, list and reset work, and take effect at once', async () => {
     const pw = path.join(media, 'pw');
     fs.writeFileSync(pw, 'bob-pass-123\n', { mode: 0o600 });
-    const added = await chillfi(server.dataDir, ['user', 'add', 'bob', '--password-file', pw]);
+    const added = await runCli(server.dataDir, ['user', 'add', 'bob', '--password-file', pw]);
     assert.equal(added.code, 0, added.stderr);
     assert.match(added.stdout, /created user 'bob'/);
     const { socket: bob } = await login(server, { name: 'bob', password: 'bob-pass-123' });
 
-    const list = await chillfi(server.dataDir, ['user', 'list']);
+    const list = await runCli(server.dataDir, ['user', 'list']);
     assert.match(list.stdout, /\tbob\tuser\tpassword set/);
 
     const revoked = waitFor(bob, 'auth:revoked', 10000);
-    const reset = await chillfi(server.dataDir, ['user', 'reset', 'bob']);
+    const reset = await runCli(server.dataDir, ['user', 'reset', 'bob']);
     assert.equal(reset.code, 0, reset.stderr);
     await revoked;
     const token = reset.stdout.match(/reset token[^:]*: ([0-9a-f]{32})/)[1];
@@ -69,21 +60,21 @@ describe('the CLI while the server runs', () => {
     s.close();
     bob.close();
 
-    const taken = await chillfi(server.dataDir, ['user', 'add', 'Bob']);
+    const taken = await runCli(server.dataDir, ['user', 'add', 'Bob']);
     assert.notEqual(taken.code, 0);
     assert.match(taken.stderr, /taken/);
   });
 
   it('user key, keys and revoke-key manage Subsonic credentials live', async () => {
-    const made = await chillfi(server.dataDir, ['user', 'key', 'alice', '--label', 'Car']);
+    const made = await runCli(server.dataDir, ['user', 'key', 'alice', '--label', 'Car']);
     assert.equal(made.code, 0, made.stderr);
     const secret = made.stdout.trim().split('\n').pop();
     assert.equal(await ping(server, { apiKey: secret }), 'ok');
-    const keys = await chillfi(server.dataDir, ['user', 'keys', 'alice']);
+    const keys = await runCli(server.dataDir, ['user', 'keys', 'alice']);
     const line = keys.stdout.split('\n').find((l) => l.includes('\tCar\t'));
     assert.ok(line, keys.stdout);
     assert.ok(!keys.stdout.includes(secret), 'the list never shows a secret');
-    const gone = await chillfi(server.dataDir, ['user', 'revoke-key', 'alice', line.split('\t')[0]]);
+    const gone = await runCli(server.dataDir, ['user', 'revoke-key', 'alice', line.split('\t')[0]]);
     assert.equal(gone.code, 0, gone.stderr);
     assert.equal(await ping(server, { apiKey: secret }), 'failed');
   });
@@ -97,7 +88,7 @@ describe('the CLI while the server runs', () => {
     const { socket: alice } = await login(server, ALICE);
     const added = [];
     alice.on('song:added', (e) => added.push(e.song));
-    const r = await chillfi(server.dataDir, ['import', dir]);
+    const r = await runCli(server.dataDir, ['import', dir]);
     assert.equal(r.code, 1, 'a failed file fails the command');
     assert.match(r.stdout, /\[1\/3\]/);
     assert.match(r.stdout, /\[3\/3\]/);
@@ -109,7 +100,7 @@ describe('the CLI while the server runs', () => {
     assert.equal(added.length, 2, 'live clients heard of both songs');
     assert.ok(fs.existsSync(path.join(dir, 'two.wav')), 'the originals stay');
 
-    const again = await chillfi(server.dataDir, ['import', dir, '--owner', 'nobody']);
+    const again = await runCli(server.dataDir, ['import', dir, '--owner', 'nobody']);
     assert.notEqual(again.code, 0);
     assert.match(again.stderr, /no user named 'nobody'/);
     alice.close();
@@ -153,7 +144,7 @@ describe('the CLI while the server runs', () => {
   });
 
   it('plugin list answers from the running server', async () => {
-    const r = await chillfi(server.dataDir, ['plugin', 'list']);
+    const r = await runCli(server.dataDir, ['plugin', 'list']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /plugins folder: /);
   });
@@ -162,7 +153,7 @@ describe('the CLI while the server runs', () => {
     const sock = path.join(server.dataDir, 'control.sock');
     fs.renameSync(sock, `${sock}.away`);
     try {
-      const r = await chillfi(server.dataDir, ['user', 'list']);
+      const r = await runCli(server.dataDir, ['user', 'list']);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /^chillfi: the database in .* is in use by another process, and no server answers on .*control\.sock/);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
@@ -179,7 +170,7 @@ describe('the CLI and first run', () => {
     try {
       const s = await connect(server);
       assert.equal((await ok(s, 'server:info')).needsSetup, true);
-      const r = await chillfi(dataDir, ['user', 'add', 'owner', '--admin']);
+      const r = await runCli(dataDir, ['user', 'add', 'owner', '--admin']);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /reset token/);
       assert.equal((await ok(s, 'server:info')).needsSetup, false);

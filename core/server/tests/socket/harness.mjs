@@ -48,6 +48,18 @@ export function cli(dataDir, args, env = {}) {
   });
 }
 
+/** Runs the CLI without throwing, for commands expected to fail too: {code, stdout, stderr}. */
+export async function runCli(dataDir, args) {
+  const { promisify } = await import('node:util');
+  const { execFile } = await import('node:child_process');
+  try {
+    const { stdout, stderr } = await promisify(execFile)(BIN, ['--data-dir', dataDir, ...args], { encoding: 'utf8' });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
 /** Creates users with the CLI (as an admin would before the first start). */
 export function addUsers(dataDir, users) {
   const resetTokens = {};
