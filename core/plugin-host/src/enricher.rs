@@ -74,6 +74,7 @@ impl PluginHost {
             };
             let mut current = input.clone();
             current.metadata = out.patch.apply_to(&input.metadata);
+            let started = std::time::Instant::now();
             let called = call(
                 self.runtime(),
                 pre,
@@ -93,7 +94,7 @@ impl PluginHost {
                 .map(|()| Ok(patch))
                 .map_err(|e| format!("invalid result: {e}")),
             };
-            match self.settle(&p, checked) {
+            match self.settle(&p, started, checked) {
                 Ok(Ok(patch)) => {
                     if !patch.is_empty() {
                         out.patch.merge(&patch);

@@ -553,8 +553,19 @@ impl PluginHost {
         }
     }
 
-    /// Turns a call's outcome into a checked value, recording success or fault.
-    pub(crate) fn settle<T>(&self, p: &Plugin, r: Result<T, String>) -> Result<T, String> {
+    /// Turns a call's outcome into a checked value, recording success or fault (and, for
+    /// `/metrics`, the call by plugin and outcome and its duration since `started`).
+    pub(crate) fn settle<T>(
+        &self,
+        p: &Plugin,
+        started: std::time::Instant,
+        r: Result<T, String>,
+    ) -> Result<T, String> {
+        let outcome = if r.is_ok() { "ok" } else { "fault" };
+        metrics::counter!("chillfi_plugin_calls_total", "plugin" => p.name.to_string(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("chillfi_plugin_call_duration_seconds", "plugin" => p.name.to_string())
+            .record(started.elapsed());
         match r {
             Ok(v) => {
                 self.record_ok(p);

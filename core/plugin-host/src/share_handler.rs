@@ -106,6 +106,7 @@ impl PluginHost {
             return Ok(ShareDecision::default());
         };
         let limits = self.limits();
+        let started = std::time::Instant::now();
         let called = call_create(
             self.runtime(),
             pre,
@@ -128,7 +129,7 @@ impl PluginHost {
             .map(|()| Ok(d))
             .map_err(|e| format!("invalid result: {e}")),
         };
-        match self.settle(&p, checked) {
+        match self.settle(&p, started, checked) {
             Ok(Ok(d)) => Ok(d),
             Ok(Err(reason)) => Err(ShareRefusal {
                 plugin: p.name.to_string(),
@@ -156,6 +157,7 @@ impl PluginHost {
         let Some(WorldPre::Share(pre)) = p.pre() else {
             return true;
         };
+        let started = std::time::Instant::now();
         let called = call_access(
             self.runtime(),
             pre,
@@ -163,7 +165,7 @@ impl PluginHost {
             self.limits().share_deadline,
             info,
         );
-        match self.settle(&p, called.map_err(|f| f.message)) {
+        match self.settle(&p, started, called.map_err(|f| f.message)) {
             Ok(allowed) => allowed,
             Err(_) => builtin_access(info),
         }

@@ -73,6 +73,7 @@ impl PluginHost {
             let Some(WorldPre::Profile(pre)) = p.pre() else {
                 continue;
             };
+            let started = std::time::Instant::now();
             let called = call(
                 self.runtime(),
                 pre,
@@ -88,7 +89,7 @@ impl PluginHost {
                     .map(|()| Some(profile))
                     .map_err(|e| format!("invalid result: {e}")),
             };
-            if let Ok(Some(profile)) = self.settle(&p, checked) {
+            if let Ok(Some(profile)) = self.settle(&p, started, checked) {
                 return Some((p.name.to_string(), profile));
             }
         }

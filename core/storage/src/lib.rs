@@ -323,6 +323,21 @@ impl BlobStore {
         }
     }
 
+    /// Counts failed operations by backend (`chillfi_storage_errors_total`, for `/metrics`);
+    /// an absent object or range is an answer, not an error.
+    fn counted<T>(&self, op: &'static str, r: Result<T, StorageError>) -> Result<T, StorageError> {
+        if let Err(e) = &r
+            && !matches!(
+                e,
+                StorageError::NotFound(_) | StorageError::RangeNotSatisfiable { .. }
+            )
+        {
+            metrics::counter!("chillfi_storage_errors_total", "backend" => self.backend(), "op" => op)
+                .increment(1);
+        }
+        r
+    }
+
     /// Stores the file at `path` under `key`, streaming it (S3: multipart upload for big files,
     /// one part in memory at a time). Atomic: the key shows the old object until the new one is
     /// complete.
@@ -333,10 +348,11 @@ impl BlobStore {
         content_type: &str,
     ) -> Result<(), StorageError> {
         validate_key(key)?;
-        match &*self.inner {
+        let r = match &*self.inner {
             Backend::Local(l) => l.put_file(key, path).await,
             Backend::S3(s) => s.put_file(key, path, content_type).await,
-        }
+        };
+        self.counted("put", r)
     }
 
     /// Stores `data` under `key`. Atomic like [`BlobStore::put_file`].
@@ -347,28 +363,31 @@ impl BlobStore {
         content_type: &str,
     ) -> Result<(), StorageError> {
         validate_key(key)?;
-        match &*self.inner {
+        let r = match &*self.inner {
             Backend::Local(l) => l.put_bytes(key, data).await,
             Backend::S3(s) => s.put_bytes(key, data, content_type).await,
-        }
+        };
+        self.counted("put", r)
     }
 
     /// Size of the object, or `None` when there is none.
     pub async fn head(&self, key: &str) -> Result<Option<u64>, StorageError> {
         validate_key(key)?;
-        match &*self.inner {
+        let r = match &*self.inner {
             Backend::Local(l) => l.head(key).await,
             Backend::S3(s) => s.head(key).await,
-        }
+        };
+        self.counted("head", r)
     }
 
     /// Deletes the object; deleting a missing object is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         validate_key(key)?;
-        match &*self.inner {
+        let r = match &*self.inner {
             Backend::Local(l) => l.delete(key).await,
             Backend::S3(s) => s.delete(key).await,
-        }
+        };
+        self.counted("delete", r)
     }
 
     /// All keys starting with `prefix` (a plain string prefix, not only whole segments; `""`
@@ -376,10 +395,11 @@ impl BlobStore {
     /// tools) are left out: every listed key works with the other methods.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         check_key(prefix, true)?;
-        let mut keys = match &*self.inner {
-            Backend::Local(l) => l.list(prefix).await?,
-            Backend::S3(s) => s.list(prefix).await?,
+        let listed = match &*self.inner {
+            Backend::Local(l) => l.list(prefix).await,
+            Backend::S3(s) => s.list(prefix).await,
         };
+        let mut keys = self.counted("list", listed)?;
         keys.retain(|k| validate_key(k).is_ok());
         keys.sort_unstable();
         keys.dedup();
@@ -391,10 +411,11 @@ impl BlobStore {
     /// [`StorageError::RangeNotSatisfiable`].
     pub async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<BlobBody, StorageError> {
         validate_key(key)?;
-        match &*self.inner {
+        let r = match &*self.inner {
             Backend::Local(l) => l.get(key, range).await,
             Backend::S3(s) => s.get(key, range).await,
-        }
+        };
+        self.counted("get", r)
     }
 
     /// Downloads the object to `dst` (atomically: temp file next to `dst`, fsync, rename).

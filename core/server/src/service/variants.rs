@@ -452,12 +452,12 @@ impl Variants {
         variant: &Variant,
         cancel: &Arc<AtomicBool>,
     ) -> Result<(), String> {
-        let _permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| e.to_string())?;
+        metrics::gauge!("chillfi_transcode_queued").increment(1.0);
+        let permit = self.permits.clone().acquire_owned().await;
+        metrics::gauge!("chillfi_transcode_queued").decrement(1.0);
+        let _permit = permit.map_err(|e| e.to_string())?;
+        metrics::gauge!("chillfi_transcode_busy").increment(1.0);
+        let _busy = BusyGauge;
         if cancel.load(Ordering::SeqCst) {
             return Err("cancelled before it started".into());
         }
@@ -504,6 +504,15 @@ impl Drop for TempFile {
 
 fn remove_quietly(path: &Path) {
     let _ = std::fs::remove_file(path);
+}
+
+/// Lowers `chillfi_transcode_busy` when a transcode ends, however it ends.
+struct BusyGauge;
+
+impl Drop for BusyGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("chillfi_transcode_busy").decrement(1.0);
+    }
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ describe('storage outages', () => {
 
   // Item 6: an outage used to send every file it touched to failed/ for good.
   it('keeps inbox files and uploads queued through a 30 s outage: 40 songs, nothing failed', { timeout: 240000 }, async () => {
-    const env = await startBehindProxy({ CHILLFI_INGEST__INBOX_SETTLE_SECS: '1', CHILLFI_INGEST__WORKERS: '2' });
+    const env = await startBehindProxy({ CHILLFI_INGEST__INBOX_SETTLE_SECS: '1', CHILLFI_INGEST__WORKERS: '2', CHILLFI_METRICS__ENABLED: 'true' });
     const media = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-outage-'));
     const inbox = path.join(env.server.dataDir, 'inbox');
     try {
@@ -110,6 +110,9 @@ describe('storage outages', () => {
       assert.equal(added.size, 40);
       assert.equal((await health(env.server)).body.songs, 40);
       assert.deepEqual(fs.readdirSync(inbox).filter((n) => n !== 'failed'), [], 'the inbox is empty');
+      const metrics = await (await fetch(`${env.server.url}/metrics`)).text();
+      const storageErrors = metrics.split('\n').filter((l) => l.startsWith('chillfi_storage_errors_total{backend="s3"'));
+      assert.ok(storageErrors.reduce((n, l) => n + Number(l.split(' ').pop()), 0) > 0, `the outage shows in /metrics:\n${storageErrors.join('\n')}`);
       admin.close();
       alice.close();
     } finally {

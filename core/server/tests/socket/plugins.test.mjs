@@ -64,6 +64,7 @@ describe('plugins in the server (filename-tagger, mobile-profile, expiring-links
         CHILLFI_INGEST__INBOX_SETTLE_SECS: '1',
         CHILLFI_PLAYBACK__TRANSCODE_WORKERS: '1',
         CHILLFI_LOG__LEVEL: 'warn,chillfi::service::variants=info',
+        CHILLFI_METRICS__ENABLED: 'true',
       },
     });
     admin = await login(server, ADMIN);
@@ -239,6 +240,16 @@ describe('plugins in the server (filename-tagger, mobile-profile, expiring-links
     assert.equal(plain.maxPlays, null, 'without a handler: the server defaults');
     assert.equal(plain.slug, undefined);
     await ok(admin.socket, 'plugin:enable', { name: 'expiring-links' });
+  });
+
+  it('/metrics counts plugin calls by plugin and shows the transcode pool', async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const value = (series) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.split(' ').pop() ?? 0);
+    assert.ok(value('chillfi_plugin_calls_total{plugin="filename-tagger",outcome="ok"}') >= 1, text);
+    assert.ok(value('chillfi_plugin_calls_total{plugin="mobile-profile",outcome="ok"}') >= 1);
+    assert.ok(value('chillfi_plugin_call_duration_seconds_count{plugin="filename-tagger"}') >= 1);
+    assert.match(text, /^chillfi_transcode_busy \d/m);
+    assert.match(text, /^chillfi_transcode_queued \d/m);
   });
 
   it('plugin:list/enable/disable/config/reload for administrators only', async () => {
