@@ -46,6 +46,9 @@ pub fn send_to(
     let mut text = serde_json::to_string(request)?;
     text.push('\n');
     stream.write_all(text.as_bytes())?;
+    if matches!(request, Request::Import { .. }) {
+        stop_on_ctrl_c(&stream)?;
+    }
     let mut bar = Progress::new();
     for line in BufReader::new(stream).lines() {
         let line = line.map_err(|e| anyhow::anyhow!("the server stopped answering: {e}"))?;
@@ -74,6 +77,27 @@ pub fn send_to(
         }
     }
     anyhow::bail!("the server closed the control socket before it finished (did it stop?)")
+}
+
+/// Ctrl-C during an import: instead of dying, the CLI closes its sending side, which the server
+/// takes as "stop": it cancels the files not finished and still sends the summary, printed here.
+fn stop_on_ctrl_c(stream: &UnixStream) -> anyhow::Result<()> {
+    let stream = stream.try_clone()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    // Registered here, before the import starts: from now on SIGINT no longer ends the process.
+    let mut interrupt = {
+        let _context = runtime.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?
+    };
+    std::thread::spawn(move || {
+        if runtime.block_on(interrupt.recv()).is_some() {
+            eprintln!("\nstopping the import…");
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+        }
+    });
+    Ok(())
 }
 
 /// On a terminal, the import's per-file lines (`[done/total] file: outcome`) become one progress

@@ -157,8 +157,11 @@ pub async fn import_dir(
         tracing::info!(
             added = t.added,
             cancelled,
-            "import stopped: the CLI went away; files not finished were cancelled"
+            "import stopped: files not finished were cancelled"
         );
+        out(format!(
+            "import stopped: {cancelled} file(s) not finished were cancelled"
+        ));
     }
     out(format!(
         "\n{} added, {} already in the library, {} failed",
