@@ -79,12 +79,18 @@ export async function startStack({ users = [ADMIN, ALICE] } = {}) {
   let exited;
   const launch = async () => {
     proc = spawn(BIN, ['--data-dir', dataDir, 'serve', '--listen', `127.0.0.1:${port}`], {
-      env: { ...process.env, CHILLFI_LOG__LEVEL: 'warn' },
+      env: { ...process.env, CHILLFI_LOG__LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     proc.stdout.on('data', (d) => (logs += d));
     proc.stderr.on('data', (d) => (logs += d));
-    exited = new Promise((r) => proc.on('exit', r));
+    exited = new Promise((r) => proc.on('exit', (code) => {
+      // Kept for the secrets check of the whole run (core/server/tests/socket/secrets-in-logs.mjs).
+      const dir = path.join(REPO, 'test-artifacts', 'server-logs');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, `e2e-${path.basename(dataDir)}-${port}-${Date.now()}.log`), logs);
+      r(code);
+    }));
     const deadline = Date.now() + 30000;
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`chillfi exited early:\n${logs}`);
