@@ -342,6 +342,7 @@ describe('library', () => {
       await page.getByRole('menuitem', { name: 'Add to playlist…' }).click();
       await page.getByLabel('New playlist').fill('Road Trip');
       await page.getByRole('button', { name: 'Create' }).click();
+      await page.getByRole('dialog').waitFor({ state: 'hidden' });
       for (const t of ['Océan Drift', 'Talisman']) {
         await row(page, t).first().click({ button: 'right' });
         await page.getByRole('menuitem', { name: 'Add to playlist…' }).click();

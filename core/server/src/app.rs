@@ -47,6 +47,8 @@ pub struct AppState {
     pub app_keys: crate::store::app_keys::AppKeys,
     /// Stars and ratings.
     pub favourites: crate::store::favourites::Favourites,
+    /// Changes stars and ratings and tells the user's clients.
+    pub marks: crate::service::marks::UserMarks,
     /// Resized covers for the Subsonic API.
     pub cover_cache: crate::service::covers::CoverCache,
     /// `scrobble submission=false`.

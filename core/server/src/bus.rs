@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 
+use crate::store::favourites::{ItemKind, Marks};
 use crate::store::player::Queue;
 use crate::store::playlists::{Member, Playlist, PlaylistView};
 use crate::store::songs::SongView;
@@ -54,6 +55,13 @@ pub enum Event {
     UploadResult {
         user_id: String,
         result: Value,
+    },
+    /// A user starred, unstarred or rated an item (from any client): for that user's sockets.
+    Marked {
+        user_id: String,
+        kind: ItemKind,
+        id: String,
+        marks: Marks,
     },
     /// A user's queue changed; `origin` names the connection that changed it (it knows already).
     QueueUpdated {

@@ -7,23 +7,39 @@ import { api, onPush, onReconnect, onSignIn, onSignOut, toast } from './session'
 export const playlists = signal<Playlist[]>([]);
 export const playlistsSupported = signal<boolean | null>(null);
 
-/** Bumped on every change to `playlists`, so a list answer that raced one is not taken as is. */
+/** Counts local changes; each playlist remembers the change that last touched it here. */
 let changes = 0;
+const touchedAt = new Map<string, number>();
+
+/**
+ * A list answer merged with what changed here after its request left: those playlists (created,
+ * edited, pushed or deleted meanwhile) keep their newer local state; the rest is the answer's.
+ */
+export function mergeListAnswer(
+  answer: Playlist[],
+  current: Playlist[],
+  changedSince: (id: string) => boolean,
+): Playlist[] {
+  const local = new Map(current.map((p) => [p.id, p]));
+  const next: Playlist[] = [];
+  for (const p of answer) {
+    if (!changedSince(p.id)) next.push(p);
+    else {
+      const mine = local.get(p.id);
+      if (mine) next.push(mine.updatedAt >= p.updatedAt ? mine : p);
+    }
+  }
+  const answered = new Set(answer.map((p) => p.id));
+  for (const p of current) if (changedSince(p.id) && !answered.has(p.id)) next.push(p);
+  return next;
+}
 
 export async function loadPlaylists(): Promise<void> {
   try {
-    // A playlist created, edited or pushed while the list was on its way is newer than the
-    // list: ask again rather than let the older answer overwrite it.
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const seen = changes;
-      const r = await api.call('playlist:list');
-      playlistsSupported.value = true;
-      if (seen === changes || attempt === 2) {
-        playlists.value = r.items;
-        changes++;
-        return;
-      }
-    }
+    const sent = changes;
+    const r = await api.call('playlist:list');
+    playlistsSupported.value = true;
+    playlists.value = mergeListAnswer(r.items, playlists.value, (id) => (touchedAt.get(id) ?? -1) > sent);
   } catch (e) {
     if (isUnknownEvent(e)) playlistsSupported.value = false;
   }
@@ -33,12 +49,12 @@ export async function loadPlaylists(): Promise<void> {
 export function upsertPlaylist(p: Playlist): void {
   const prev = playlists.value.find((x) => x.id === p.id);
   if (prev && prev.updatedAt > p.updatedAt) return;
-  changes++;
+  touchedAt.set(p.id, ++changes);
   playlists.value = prev ? playlists.value.map((x) => (x.id === p.id ? p : x)) : [...playlists.value, p];
 }
 
 export function dropPlaylist(id: string): void {
-  changes++;
+  touchedAt.set(id, ++changes);
   playlists.value = playlists.value.filter((x) => x.id !== id);
 }
 
@@ -68,6 +84,7 @@ export function initPlaylists(): void {
   onReconnect(() => void loadPlaylists());
   onSignOut(() => {
     playlists.value = [];
+    touchedAt.clear();
     playlistsSupported.value = null;
   });
 }

@@ -89,7 +89,10 @@ export function DialogHost() {
     <dialog
       ref={ref}
       class="dialog"
-      onClose={() => (dialogContent.value = null)}
+      // The close event is queued: if another dialog opened meanwhile, it is not this one's.
+      onClose={() => {
+        if (!ref.current?.open) dialogContent.value = null;
+      }}
       onClick={(e) => {
         if (e.target === ref.current) closeDialog();
       }}

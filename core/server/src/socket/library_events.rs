@@ -15,6 +15,7 @@ use crate::error::{AppError, AppResult};
 use crate::service::library::{
     self, MAX_LIMIT, Metadata, PageOut, Paging, SongListRequest, descending, search_words,
 };
+use crate::store::favourites::ItemKind;
 use crate::store::player::Queue;
 use crate::store::songs::{Album, Artist, SongFilter, SongSort, SongView, fold};
 
@@ -24,8 +25,13 @@ pub fn register(app: &App, socket: &SocketRef) {
         socket,
         "song:list",
         Access::User,
-        |ctx, req: SongListRequest| async move { ctx.app.library.list_songs(req) },
+        |ctx, req: SongListRequest| async move {
+            let mut page = ctx.app.library.list_songs(req)?;
+            page.items = ctx.marked(page.items)?;
+            Ok(page)
+        },
     );
+    on(app, socket, "song:starred", Access::User, starred_songs);
     on(app, socket, "song:get", Access::User, song_get);
     on(app, socket, "song:getMany", Access::User, song_get_many);
     on(app, socket, "album:list", Access::User, album_list);
@@ -102,7 +108,25 @@ fn song_view(app: &App, id: &str) -> AppResult<SongView> {
 }
 
 async fn song_get(ctx: Ctx, req: SongRef) -> AppResult<Value> {
-    Ok(json!({ "song": song_view(&ctx.app, &req.song_id)? }))
+    let song = song_view(&ctx.app, &req.song_id)?;
+    Ok(json!({ "song": ctx.app.marks.marked(&ctx.user()?.id, song)? }))
+}
+
+/// The caller's starred songs, the most recently starred first.
+async fn starred_songs(ctx: Ctx, req: Paged) -> AppResult<PageOut<SongView>> {
+    let paging = Paging::new(req.page, req.limit)?;
+    let version = ctx.app.songs.version();
+    let ids: Vec<String> = ctx
+        .app
+        .favourites
+        .starred(&ctx.user()?.id, ItemKind::Song)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| ctx.app.songs.contains(id))
+        .collect();
+    let (ids, total) = paging.slice(ids);
+    let views = ctx.app.songs.views_of(&ids).into_iter().flatten().collect();
+    Ok(PageOut::new(ctx.marked(views)?, total, paging, version))
 }
 
 #[derive(Deserialize)]
@@ -125,7 +149,7 @@ async fn song_get_many(ctx: Ctx, req: Ids) -> AppResult<Value> {
             None => missing.push(id),
         }
     }
-    Ok(json!({ "items": items, "missing": missing }))
+    Ok(json!({ "items": ctx.marked(items)?, "missing": missing }))
 }
 
 #[derive(Deserialize, Default)]
@@ -193,7 +217,13 @@ async fn album_get(ctx: Ctx, req: AlbumRef) -> AppResult<Value> {
         .songs
         .album(&req.album_id)
         .ok_or(AppError::NotFound("album"))?;
-    Ok(json!({ "album": album, "songs": songs }))
+    let marks = ctx
+        .app
+        .favourites
+        .marks(&ctx.user()?.id, ItemKind::Album, &req.album_id)?;
+    let mut album = serde_json::to_value(album).map_err(AppError::internal)?;
+    album["starred"] = json!(marks.starred);
+    Ok(json!({ "album": album, "songs": ctx.marked(songs)? }))
 }
 
 async fn artist_list(ctx: Ctx, req: ListRequest) -> AppResult<PageOut<Artist>> {
@@ -225,7 +255,7 @@ async fn artist_get(ctx: Ctx, req: ArtistRef) -> AppResult<Value> {
         .songs
         .artist(&req.artist_id)
         .ok_or(AppError::NotFound("artist"))?;
-    Ok(json!({ "artist": artist, "albums": albums, "songs": songs }))
+    Ok(json!({ "artist": artist, "albums": albums, "songs": ctx.marked(songs)? }))
 }
 
 async fn library_stats(ctx: Ctx, _: NoPayload) -> AppResult<Value> {
@@ -244,7 +274,7 @@ struct Since {
 async fn library_changes(ctx: Ctx, req: Since) -> AppResult<Value> {
     let c = ctx.app.songs.changes_since(req.since)?;
     Ok(json!({
-        "version": c.version, "upserted": c.upserted, "deleted": c.deleted, "reset": c.reset,
+        "version": c.version, "upserted": ctx.marked(c.upserted)?, "deleted": c.deleted, "reset": c.reset,
     }))
 }
 
@@ -279,7 +309,12 @@ async fn user_uploads(ctx: Ctx, req: UserPaged) -> AppResult<PageOut<SongView>> 
         paging.offset(),
         paging.limit as usize,
     );
-    Ok(PageOut::new(page.items, page.total, paging, version))
+    Ok(PageOut::new(
+        ctx.marked(page.items)?,
+        page.total,
+        paging,
+        version,
+    ))
 }
 
 fn uploads_of(user_id: String) -> SongFilter {
@@ -442,7 +477,7 @@ async fn song_update(ctx: Ctx, req: UpdateReq) -> AppResult<Value> {
         .app
         .library
         .update(ctx.user()?, &req.song_id, &req.metadata)?;
-    Ok(json!({ "song": song }))
+    Ok(json!({ "song": ctx.app.marks.marked(&ctx.user()?.id, song)? }))
 }
 
 #[derive(Deserialize)]
@@ -457,7 +492,7 @@ async fn song_update_many(ctx: Ctx, req: UpdateManyReq) -> AppResult<Value> {
         .app
         .library
         .update_many(ctx.user()?, &req.song_ids, &req.metadata)?;
-    Ok(json!({ "items": items }))
+    Ok(json!({ "items": ctx.marked(items)? }))
 }
 
 async fn song_delete(ctx: Ctx, req: SongRef) -> AppResult<Value> {

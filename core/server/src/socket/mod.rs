@@ -31,6 +31,7 @@ use crate::error::{AppError, AppResult, Code, ok_envelope, payload_error_text};
 use crate::http::bridge::ClientIp;
 use crate::service::auth::Claims;
 use crate::store::db::now_secs;
+use crate::store::songs::SongView;
 use crate::store::users::User;
 
 /// Who may call an event.
@@ -71,6 +72,12 @@ pub struct Ctx {
 impl Ctx {
     pub fn user(&self) -> AppResult<&User> {
         self.user.as_ref().ok_or(AppError::Unauthenticated)
+    }
+
+    /// Song views with the caller's stars and ratings (a push carries none: they are per user).
+    pub fn marked(&self, mut views: Vec<SongView>) -> AppResult<Vec<SongView>> {
+        self.app.marks.fill(&self.user()?.id, &mut views)?;
+        Ok(views)
     }
 
     pub fn client_ip(&self) -> Option<std::net::IpAddr> {

@@ -147,7 +147,7 @@ async fn get(ctx: Ctx, p: PlaylistRef) -> AppResult<Value> {
     let playlist = ctx.app.playlists.readable(&p.playlist_id, &actor(&ctx)?)?;
     let songs = ctx.app.songs.get_many(&playlist.song_ids);
     let view = playlist.view(&songs, &ctx.app.users)?;
-    let songs: Vec<_> = songs.iter().map(|s| ctx.app.songs.view(s)).collect();
+    let songs = ctx.marked(songs.iter().map(|s| ctx.app.songs.view(s)).collect())?;
     Ok(json!({ "playlist": view, "songs": songs }))
 }
 

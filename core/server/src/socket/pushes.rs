@@ -8,6 +8,7 @@ use socketioxide::SocketIo;
 use socketioxide::socket::Sid;
 
 use crate::bus::{Bus, Event};
+use crate::store::favourites::ItemKind;
 use crate::store::playlists::Playlist;
 
 /// Room of every signed-in socket: library broadcasts go there.
@@ -99,6 +100,25 @@ fn push(io: &SocketIo, event: &Event) {
             "song:uploadResult",
             result,
         ),
+        Event::Marked {
+            user_id,
+            kind,
+            id,
+            marks,
+        } => {
+            let (event, id_field) = match kind {
+                ItemKind::Song => ("song:marked", "songId"),
+                ItemKind::Album => ("album:marked", "albumId"),
+                ItemKind::Artist => ("artist:marked", "artistId"),
+            };
+            emit(
+                io,
+                vec![user_room(user_id)],
+                None,
+                event,
+                &json!({ id_field: id, "starred": marks.starred, "rating": marks.rating }),
+            )
+        }
         Event::QueueUpdated {
             user_id,
             queue,

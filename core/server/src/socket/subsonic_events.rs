@@ -1,5 +1,5 @@
 //! `subsonic:*` (the user's app credentials for the Subsonic API) and the per-user marks on
-//! songs: `song:star`, `song:unstar`, `song:rate`.
+//! songs and albums: `song:star`, `song:unstar`, `song:rate`, `album:star`, `album:unstar`.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -9,6 +9,7 @@ use super::auth_events::NoPayload;
 use super::{Access, Ctx, on};
 use crate::app::App;
 use crate::error::{AppError, AppResult};
+use crate::service::marks::Mark;
 use crate::store::app_keys::Kind;
 use crate::store::favourites::ItemKind;
 
@@ -19,6 +20,20 @@ pub fn register(app: &App, socket: &SocketRef) {
     on(app, socket, "song:star", Access::User, star);
     on(app, socket, "song:unstar", Access::User, unstar);
     on(app, socket, "song:rate", Access::User, rate);
+    on(
+        app,
+        socket,
+        "album:star",
+        Access::User,
+        |ctx, p: AlbumRef| async move { mark_album(&ctx, &p.album_id, Mark::Star) },
+    );
+    on(
+        app,
+        socket,
+        "album:unstar",
+        Access::User,
+        |ctx, p: AlbumRef| async move { mark_album(&ctx, &p.album_id, Mark::Unstar) },
+    );
 }
 
 #[derive(Deserialize)]
@@ -58,16 +73,6 @@ struct SongRef {
     song_id: String,
 }
 
-fn marks(ctx: &Ctx, song_id: &str) -> AppResult<Value> {
-    let user = ctx.user()?;
-    let favs = &ctx.app.favourites;
-    Ok(json!({
-        "songId": song_id,
-        "starred": favs.starred_at(&user.id, ItemKind::Song, song_id)?,
-        "rating": favs.rating(&user.id, ItemKind::Song, song_id)?,
-    }))
-}
-
 fn existing(ctx: &Ctx, song_id: &str) -> AppResult<()> {
     if ctx.app.songs.contains(song_id) {
         Ok(())
@@ -76,20 +81,39 @@ fn existing(ctx: &Ctx, song_id: &str) -> AppResult<()> {
     }
 }
 
-async fn star(ctx: Ctx, p: SongRef) -> AppResult<Value> {
-    existing(&ctx, &p.song_id)?;
+fn mark(ctx: &Ctx, song_id: &str, mark: Mark) -> AppResult<Value> {
+    existing(ctx, song_id)?;
+    let marks = ctx
+        .app
+        .marks
+        .set(&ctx.user()?.id, ItemKind::Song, song_id, mark)?;
+    Ok(json!({ "songId": song_id, "starred": marks.starred, "rating": marks.rating }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AlbumRef {
+    album_id: String,
+}
+
+fn mark_album(ctx: &Ctx, album_id: &str, mark: Mark) -> AppResult<Value> {
     ctx.app
-        .favourites
-        .star(&ctx.user()?.id, ItemKind::Song, &p.song_id)?;
-    marks(&ctx, &p.song_id)
+        .songs
+        .album(album_id)
+        .ok_or(AppError::NotFound("album"))?;
+    let marks = ctx
+        .app
+        .marks
+        .set(&ctx.user()?.id, ItemKind::Album, album_id, mark)?;
+    Ok(json!({ "albumId": album_id, "starred": marks.starred, "rating": marks.rating }))
+}
+
+async fn star(ctx: Ctx, p: SongRef) -> AppResult<Value> {
+    mark(&ctx, &p.song_id, Mark::Star)
 }
 
 async fn unstar(ctx: Ctx, p: SongRef) -> AppResult<Value> {
-    existing(&ctx, &p.song_id)?;
-    ctx.app
-        .favourites
-        .unstar(&ctx.user()?.id, ItemKind::Song, &p.song_id)?;
-    marks(&ctx, &p.song_id)
+    mark(&ctx, &p.song_id, Mark::Unstar)
 }
 
 #[derive(Deserialize)]
@@ -100,9 +124,5 @@ struct Rate {
 }
 
 async fn rate(ctx: Ctx, p: Rate) -> AppResult<Value> {
-    existing(&ctx, &p.song_id)?;
-    ctx.app
-        .favourites
-        .rate(&ctx.user()?.id, ItemKind::Song, &p.song_id, p.rating)?;
-    marks(&ctx, &p.song_id)
+    mark(&ctx, &p.song_id, Mark::Rate(p.rating))
 }

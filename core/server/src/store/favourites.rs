@@ -28,6 +28,15 @@ impl ItemKind {
     }
 }
 
+/// One user's marks on one item, as clients see them: when it was starred (Unix seconds) and
+/// the rating (1 to 5); `None` when not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Marks {
+    pub starred: Option<i64>,
+    pub rating: Option<u8>,
+}
+
 #[derive(Clone)]
 pub struct Favourites {
     stars: sled::Tree,
@@ -122,6 +131,13 @@ impl Favourites {
             .get(key(user_id, kind, id))?
             .and_then(|v| v.first().copied())
             .filter(|r| (1..=5).contains(r)))
+    }
+
+    pub fn marks(&self, user_id: &str, kind: ItemKind, id: &str) -> AppResult<Marks> {
+        Ok(Marks {
+            starred: self.starred_at(user_id, kind, id)?,
+            rating: self.rating(user_id, kind, id)?,
+        })
     }
 
     /// The user's ratings of one kind.

@@ -7,6 +7,7 @@ use super::error::SubError;
 use super::response::{Elem, Response};
 use super::views;
 use super::{Call, MethodResult};
+use crate::service::marks::Mark;
 use crate::store::db::now_secs;
 use crate::store::favourites::ItemKind;
 use crate::store::now_playing::Entry;
@@ -55,11 +56,8 @@ pub fn star(c: &Call<'_>, on: bool) -> MethodResult {
         return Err(SubError::missing("id"));
     }
     for (kind, id) in items {
-        if on {
-            c.app.favourites.star(&c.user.id, kind, id)?;
-        } else {
-            c.app.favourites.unstar(&c.user.id, kind, id)?;
-        }
+        let mark = if on { Mark::Star } else { Mark::Unstar };
+        c.app.marks.set(&c.user.id, kind, id, mark)?;
     }
     Ok(Response::ok(None).into())
 }
@@ -74,7 +72,7 @@ pub fn set_rating(c: &Call<'_>) -> MethodResult {
         return Err(SubError::generic("a rating is 1 to 5 (0 removes it)"));
     }
     let kind = kind_of(c, id).ok_or_else(|| SubError::not_found("item"))?;
-    c.app.favourites.rate(&c.user.id, kind, id, rating)?;
+    c.app.marks.set(&c.user.id, kind, id, Mark::Rate(rating))?;
     Ok(Response::ok(None).into())
 }
 

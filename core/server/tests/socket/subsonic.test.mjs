@@ -1,15 +1,17 @@
 // App credentials for the Subsonic API over Socket.IO (subsonic:createKey/listKeys/revokeKey),
 // their effect on /rest requests (revocation, password change and deletion take effect on the
-// next request), and the per-user song marks (song:star/unstar/rate).
+// next request), and the per-user marks (song:star/unstar/rate, album:star/unstar): in every
+// song view the caller gets, pushed live to the caller's other clients, whichever API set them.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ADMIN, ALICE, call, login, ok, sineFile, startServer, uploadSongs } from './harness.mjs';
+import { ADMIN, ALICE, call, login, ok, record, sineFile, sleep, startServer, uploadSongs, waitForMatch } from './harness.mjs';
 
 const BOB = { name: 'bob', password: 'bob-pass-123', admin: false };
+const DAVE = { name: 'dave', password: 'dave-pass-123', admin: false };
 
 async function rest(server, method, params) {
   const q = new URLSearchParams({ f: 'json', c: 'node-test', v: '1.16.1', ...params });
@@ -29,7 +31,7 @@ describe('subsonic credentials and song marks', () => {
   let song;
   before(async () => {
     media = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-sub-media-'));
-    server = await startServer({ users: [ADMIN, ALICE, BOB] });
+    server = await startServer({ users: [ADMIN, ALICE, BOB, DAVE] });
     const { socket } = await login(server, ALICE);
     [song] = await uploadSongs(socket, [{ file: sineFile(media, 'tone.wav', { seconds: 1 }), metadata: { title: 'Tone' } }]);
     socket.close();
@@ -127,5 +129,61 @@ describe('subsonic credentials and song marks', () => {
     marks = await ok(socket, 'song:rate', { songId: song.id, rating: 0 });
     assert.equal(marks.rating, null);
     socket.close();
+  });
+
+  it('song views carry the caller\'s own marks; a change shows live in the caller\'s other tabs only', async () => {
+    const { socket: tab1 } = await login(server, DAVE);
+    const { socket: tab2 } = await login(server, DAVE);
+    const { socket: alice } = await login(server, ALICE);
+    const aliceHeard = record(alice, 'song:marked');
+    const pushed = waitForMatch(tab2, 'song:marked', (p) => p.songId === song.id && p.rating === 4);
+    await ok(tab1, 'song:star', { songId: song.id });
+    await ok(tab1, 'song:rate', { songId: song.id, rating: 4 });
+    const p = await pushed;
+    assert.ok(p.starred > 0, 'the push says it is starred');
+
+    const mine = (await ok(tab2, 'song:get', { songId: song.id })).song;
+    assert.equal(mine.rating, 4);
+    assert.equal(mine.starred, p.starred);
+    const listed = (await ok(tab2, 'song:list', { search: 'Tone' })).items.find((s) => s.id === song.id);
+    assert.deepEqual([listed.starred, listed.rating], [p.starred, 4]);
+    const many = (await ok(tab2, 'song:getMany', { ids: [song.id] })).items[0];
+    assert.equal(many.rating, 4);
+    const album = await ok(tab2, 'album:get', { albumId: song.albumId });
+    assert.equal(album.songs[0].rating, 4);
+    assert.deepEqual((await ok(tab2, 'song:starred')).items.map((s) => s.id), [song.id]);
+
+    // Alice's views of the same song carry her (absent) marks, and she heard nothing.
+    const hers = (await ok(alice, 'song:get', { songId: song.id })).song;
+    assert.deepEqual([hers.starred, hers.rating], [null, null]);
+    assert.deepEqual((await ok(alice, 'song:starred')).items, []);
+
+    // A star set from a phone app (Subsonic) reaches the web tabs too.
+    const key = await ok(tab1, 'subsonic:createKey', { label: 'phone', kind: 'apiKey' });
+    const unstarred = waitForMatch(tab2, 'song:marked', (m) => m.songId === song.id && m.starred === null);
+    const { res } = await rest(server, 'unstar', { apiKey: key.secret, id: song.id });
+    assert.equal(res.status, 'ok');
+    assert.equal((await unstarred).rating, 4, 'unstarring keeps the rating');
+    await sleep(300);
+    assert.deepEqual(aliceHeard, []);
+    for (const s of [tab1, tab2, alice]) s.close();
+  });
+
+  it('albums can be starred: album:get says so, the Subsonic API lists it, other tabs hear it', async () => {
+    const { socket: tab1 } = await login(server, DAVE);
+    const { socket: tab2 } = await login(server, DAVE);
+    const pushed = waitForMatch(tab2, 'album:marked', (p) => p.albumId === song.albumId);
+    const marks = await ok(tab1, 'album:star', { albumId: song.albumId });
+    assert.ok(marks.starred > 0);
+    assert.equal((await pushed).starred, marks.starred);
+    assert.equal((await ok(tab2, 'album:get', { albumId: song.albumId })).album.starred, marks.starred);
+    const key = await ok(tab1, 'subsonic:createKey', { label: 'albums', kind: 'apiKey' });
+    const { res } = await rest(server, 'getStarred2', { apiKey: key.secret });
+    assert.deepEqual((res.starred2.album ?? []).map((a) => a.id), [song.albumId]);
+    assert.equal((await call(tab1, 'album:star', { albumId: 'nope' })).error.code, 'not_found');
+    await ok(tab1, 'album:unstar', { albumId: song.albumId });
+    assert.equal((await ok(tab2, 'album:get', { albumId: song.albumId })).album.starred, null);
+    tab1.close();
+    tab2.close();
   });
 });

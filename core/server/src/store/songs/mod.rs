@@ -69,6 +69,7 @@ impl Songs {
             Ok(song) => Some(SongView {
                 song: Arc::new(song?),
                 play_count: entry.plays.load(Ordering::Relaxed),
+                marks: None,
             }),
             Err(e) => {
                 tracing::error!(id = %entry.id, "reading a song: {e}");
@@ -103,6 +104,7 @@ impl Songs {
         SongView {
             song: Arc::new(song.clone()),
             play_count: plays.unwrap_or(0),
+            marks: None,
         }
     }
 

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::store::favourites::Marks;
 use unicode_normalization::UnicodeNormalization;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -60,6 +62,9 @@ pub fn song_blob_key(hash: &str) -> String {
 pub struct SongView {
     pub song: Arc<Song>,
     pub play_count: u64,
+    /// The asking user's star and rating; `None` in views meant for everyone (pushes), where
+    /// the wire form leaves both fields out.
+    pub marks: Option<Marks>,
 }
 
 impl Serialize for SongView {
@@ -71,11 +76,14 @@ impl Serialize for SongView {
             song: &'a Song,
             cover_url: Option<String>,
             play_count: u64,
+            #[serde(flatten)]
+            marks: Option<Marks>,
         }
         Wire {
             song: &self.song,
             cover_url: self.song.cover_url(),
             play_count: self.play_count,
+            marks: self.marks,
         }
         .serialize(s)
     }
