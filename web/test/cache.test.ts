@@ -114,3 +114,26 @@ describe('SongCache', () => {
     expect(matchesQuery(song('1'), '  ')).toBe(true);
   });
 });
+
+describe('the user\'s marks in the cache', () => {
+  it('a broadcast copy (without marks) keeps the star and rating already known', () => {
+    const c = new SongCache();
+    c.upsert([song('a', { starred: 100, rating: 4, updatedAt: 1 } as Partial<Song>)]);
+    c.upsert([song('a', { title: 'Renamed', updatedAt: 2 })]);
+    expect(c.get('a')?.title).toBe('Renamed');
+    expect([c.get('a')?.starred, c.get('a')?.rating]).toEqual([100, 4]);
+  });
+
+  it('an answer with marks replaces them, and mark() changes them in place', () => {
+    const c = new SongCache();
+    c.upsert([song('a', { starred: 100, rating: 4, updatedAt: 1 } as Partial<Song>)]);
+    c.upsert([song('a', { starred: null, rating: null, updatedAt: 1 } as Partial<Song>)]);
+    expect([c.get('a')?.starred, c.get('a')?.rating]).toEqual([null, null]);
+    let heard = 0;
+    c.subscribe((changed) => (heard += changed.has('a') ? 1 : 0));
+    c.mark('a', { starred: 200, rating: 2 });
+    expect([c.get('a')?.starred, c.get('a')?.rating, heard]).toEqual([200, 2, 1]);
+    c.mark('unknown', { starred: 1, rating: null });
+    expect(c.has('unknown')).toBe(false);
+  });
+});

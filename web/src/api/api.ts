@@ -1,6 +1,7 @@
 // Typed requests over Socket.IO acks. Every request resolves with `data` or throws an ApiError.
 import type {
   Album,
+  AppKey,
   AlbumListQuery,
   Artist,
   ArtistListQuery,
@@ -20,6 +21,7 @@ import type {
   ShareKind,
   Song,
   SongListQuery,
+  SongMarks,
   SongMetadata,
   TokenGrant,
   UploadChunkAck,
@@ -62,6 +64,15 @@ export interface Requests {
   'song:update': [{ songId: string; metadata: SongMetadata }, { song: Song }];
   'song:updateMany': [{ songIds: string[]; metadata: SongMetadata }, { items: Song[] }];
   'song:delete': [{ songId: string }, { songId: string }];
+  'song:star': [{ songId: string }, SongMarks];
+  'song:unstar': [{ songId: string }, SongMarks];
+  'song:rate': [{ songId: string; rating: number }, SongMarks];
+  'song:starred': [{ page?: number; limit?: number } | undefined, Page<Song>];
+  'album:star': [{ albumId: string }, { albumId: string; starred: number | null }];
+  'album:unstar': [{ albumId: string }, { albumId: string; starred: number | null }];
+  'subsonic:createKey': [{ label: string; kind: AppKey['kind'] }, AppKey & { secret: string }];
+  'subsonic:listKeys': [Empty | undefined, { items: AppKey[] }];
+  'subsonic:revokeKey': [{ id: string }, { id: string }];
   'album:list': [AlbumListQuery, Page<Album>];
   'album:get': [{ albumId: string }, { album: Album; songs: Song[] }];
   'artist:list': [ArtistListQuery, Page<Artist>];
@@ -113,6 +124,8 @@ export interface Pushes {
   'song:added': { song: Song; version: number };
   'song:updated': { song: Song; version: number };
   'song:deleted': { songId: string; version: number };
+  'song:marked': SongMarks;
+  'album:marked': { albumId: string; starred: number | null; rating: number | null };
   'player:queueUpdated': { queue: ServerQueue };
   'song:uploadProgress': UploadProgress;
   'song:uploadResult': UploadResult;

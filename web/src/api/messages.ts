@@ -25,6 +25,7 @@ const LABELS: Record<string, string> = {
   search: 'The search',
   maxPlays: 'The play limit',
   expiresAt: 'The expiry date',
+  label: 'The app name',
 };
 
 /** The field's last part (`metadata.year` → `year`, `files[2].name` → `name`). */

@@ -63,6 +63,26 @@ export interface Song {
   playCount: number;
   createdAt: number;
   updatedAt: number;
+  /** The signed-in user's own marks (left out of broadcasts, which go to everyone). */
+  starred?: number | null;
+  rating?: number | null;
+}
+
+/** A user's marks on a song (song:star / song:rate answers and song:marked pushes). */
+export interface SongMarks {
+  songId: string;
+  starred: number | null;
+  rating: number | null;
+}
+
+/** An app credential for the Subsonic API (the secret only in the answer that created it). */
+export interface AppKey {
+  id: string;
+  label: string;
+  kind: 'apiKey' | 'appPassword';
+  createdAt: number;
+  lastUsedAt?: number | null;
+  secret?: string;
 }
 
 /** The editable tags of a song: song:update's `metadata` (and an upload's `metadata`). */
@@ -87,6 +107,8 @@ export interface Album {
   coverUrl: string | null;
   songCount: number;
   durationMs: number;
+  /** In album:get only: when the signed-in user starred it. */
+  starred?: number | null;
 }
 
 export interface Artist {

@@ -39,18 +39,30 @@ export class SongCache {
     return () => this.listeners.delete(fn);
   }
 
-  /** Adds or replaces songs; an older copy (by updatedAt) never replaces a newer one. */
+  /**
+   * Adds or replaces songs; an older copy (by updatedAt) never replaces a newer one. A copy
+   * without the user's marks (a broadcast) keeps the marks already known.
+   */
   upsert(songs: readonly Song[]): Set<string> {
     const changed = new Set<string>();
     for (const s of songs) {
       if (!s || typeof s.id !== 'string') continue;
       const prev = this.songs.get(s.id);
       if (prev && prev.updatedAt != null && s.updatedAt != null && s.updatedAt < prev.updatedAt) continue;
-      this.songs.set(s.id, s);
+      const keepMarks = prev && !('rating' in s) && 'rating' in prev;
+      this.songs.set(s.id, keepMarks ? { ...s, starred: prev.starred, rating: prev.rating } : s);
       changed.add(s.id);
     }
     if (changed.size) this.emit(changed, new Set());
     return changed;
+  }
+
+  /** The user's star and rating on a cached song changed (from this tab or another client). */
+  mark(songId: string, marks: { starred: number | null; rating: number | null }): void {
+    const prev = this.songs.get(songId);
+    if (!prev) return;
+    this.songs.set(songId, { ...prev, starred: marks.starred, rating: marks.rating });
+    this.emit(new Set([songId]), new Set());
   }
 
   remove(ids: readonly string[]): Set<string> {

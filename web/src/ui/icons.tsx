@@ -1,6 +1,10 @@
 // Inline SVG icons (rendered by Preact as elements, not HTML strings).
 import type { JSX } from 'preact';
 
+const HEART =
+  'M12 20.5l-1.3-1.2C5.9 14.9 3 12.3 3 8.9 3 6.1 5.1 4 7.8 4c1.6 0 3.1.7 4.2 1.9C13.1 4.7 14.6 4 16.2 4 18.9 4 21 6.1 21 8.9c0 3.4-2.9 6-7.7 10.4L12 20.5z';
+const STAR = 'M12 3.2l2.7 5.6 6.1.8-4.5 4.2 1.1 6.1L12 17l-5.4 2.9 1.1-6.1-4.5-4.2 6.1-.8z';
+
 const paths: Record<string, JSX.Element> = {
   play: <path d="M8 5.5v13a1 1 0 0 0 1.5.86l10.5-6.5a1 1 0 0 0 0-1.72L9.5 4.64A1 1 0 0 0 8 5.5z" />,
   pause: (
@@ -139,6 +143,16 @@ const paths: Record<string, JSX.Element> = {
   down: <path fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" d="M6 9l6 6 6-6" />,
   trash: (
     <path fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" d="M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13" />
+  ),
+  heart: <path d={HEART} />,
+  'heart-outline': <path d={HEART} fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" />,
+  star: <path d={STAR} />,
+  'star-outline': <path d={STAR} fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round" />,
+  copy: (
+    <path fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" d="M9 9h10v11H9zM5 15V4h10" />
+  ),
+  apps: (
+    <path fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" d="M7 2h10a1 1 0 0 1 1 1v18a1 1 0 0 1-1 1H7a1 1 0 0 1-1-1V3a1 1 0 0 1 1-1zM11 18h2" />
   ),
 };
 

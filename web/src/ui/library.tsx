@@ -11,6 +11,7 @@ import {
   cacheVersion,
   librarySupported,
   loadAlbums,
+  reportError,
   loadArtists,
   loadSongs,
   setSongQuery,
@@ -21,6 +22,7 @@ import {
   songs,
 } from '../state/library';
 import type { SongSort } from '../api/types';
+import { albumStars, favourites, loadFavourites, marksSupported, toggleAlbumStar } from '../state/marks';
 import { selection, setSelectMode } from '../state/selection';
 import { api } from '../state/session';
 import { playSongs } from '../state/player';
@@ -42,6 +44,7 @@ function Tabs() {
       {t('songs', 'Songs')}
       {t('albums', 'Albums')}
       {t('artists', 'Artists')}
+      {t('favourites', 'Favourites')}
     </nav>
   );
 }
@@ -95,7 +98,7 @@ export function LibraryView() {
       <PageHead title="Library">
         <Tabs />
       </PageHead>
-      {tab === 'albums' ? <AlbumsGrid /> : tab === 'artists' ? <ArtistsList /> : <SongsPane />}
+      {tab === 'albums' ? <AlbumsGrid /> : tab === 'artists' ? <ArtistsList /> : tab === 'favourites' ? <FavouritesPane /> : <SongsPane />}
     </section>
   );
 }
@@ -155,6 +158,37 @@ function SongsPane() {
           <a href="#/upload">Upload some songs</a> — drop files or whole folders.
         </Empty>
       )}
+    </>
+  );
+}
+
+function FavouritesPane() {
+  const f = favourites.value;
+  useEffect(() => void loadFavourites(), []);
+  if (marksSupported.value === false) return <Unsupported />;
+  if (!f.loaded)
+    return (
+      <div class="center">
+        <Spinner />
+      </div>
+    );
+  if (!f.ids.length)
+    return (
+      <Empty title="No favourites yet" icon="heart-outline">
+        Tap the heart on a song, or choose “Add to favourites” in its menu, to keep it here.
+      </Empty>
+    );
+  return (
+    <>
+      <div class="toolbar">
+        <p class="muted grow">
+          {f.ids.length === 1 ? '1 favourite' : `${f.ids.length} favourites`}, the latest first
+        </p>
+        <button type="button" class="btn primary play-all" aria-label="Play all favourites" onClick={() => playSongs(f.ids, 0)}>
+          <Icon name="play" size={18} /> <span class="btn-label">Play all</span>
+        </button>
+      </div>
+      <SongList ids={f.ids} label="Favourite songs" selectable />
     </>
   );
 }
@@ -305,6 +339,7 @@ export function AlbumView() {
       .then((r) => {
         cache.upsert(r.songs);
         setAlbum(r.album);
+        albumStars.value = { ...albumStars.value, [r.album.id]: r.album.starred ?? null };
         setIds(r.songs.map((s) => s.id));
       })
       .catch((e) => setError(e.userMessage ?? String(e)));
@@ -336,11 +371,28 @@ export function AlbumView() {
             <button type="button" class="btn" onClick={() => openDialog(<ShareDialog kind="album" id={album.id} title={album.name} />)}>
               <Icon name="link" size={18} /> Share
             </button>
+            <AlbumHeart album={album} />
           </div>
         </div>
       </div>
       <SongList ids={present} label={`Songs of ${album.name}`} showAlbum={false} />
     </section>
+  );
+}
+
+function AlbumHeart({ album }: { album: Album }) {
+  const on = !!albumStars.value[album.id];
+  return (
+    <button
+      type="button"
+      class={`btn heart ${on ? 'on' : ''}`}
+      aria-pressed={on}
+      aria-label={`Favourite album ${album.name || 'Unknown album'}`}
+      title={on ? 'Remove from favourites' : 'Add to favourites'}
+      onClick={() => toggleAlbumStar(album.id, on).catch(reportError)}
+    >
+      <Icon name={on ? 'heart' : 'heart-outline'} size={18} />
+    </button>
   );
 }
 

@@ -3,13 +3,15 @@ import { signal } from '@preact/signals';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { fieldErrors } from '../api/envelope';
 import type { ShareInfo, ShareKind, Song } from '../api/types';
-import { cache, deleteSong, reportError, updateSong } from '../state/library';
+import { cache, cacheVersion, deleteSong, reportError, updateSong } from '../state/library';
 import { enqueueSongs, playNextSongs, playSongs } from '../state/player';
+import { toggleStar } from '../state/marks';
 import { addToPlaylist, createPlaylist, loadPlaylists, playlists } from '../state/playlists';
 import { api, toast, user } from '../state/session';
 import { DialogFrame, Field, FormError, closeDialog, copyText, fmtDate, openDialog, val } from './common';
 import { BatchEdit, ConfirmDeleteMany, canEditAll } from './batch';
 import { Icon } from './icons';
+import { RatingStars } from './marks';
 import { TagForm } from './tagform';
 
 export { TagForm };
@@ -60,6 +62,7 @@ export function ContextMenu() {
     };
   }, [m]);
   if (!m) return null;
+  void cacheVersion.value; // the marks shown change while the menu is open
   const one = m.songIds.length === 1 ? cache.get(m.songIds[0]) : undefined;
   const many = m.songIds.length > 1;
   const mayEdit = canEditAll(m.songIds);
@@ -106,6 +109,13 @@ export function ContextMenu() {
         toast('Added to queue', 'success', 2000);
       })}
       {item('Add to playlist…', () => openDialog(<AddToPlaylist songIds={m.songIds} />))}
+      {one && item(one.starred ? 'Remove from favourites' : 'Add to favourites', () => void toggleStar(one.id))}
+      {one && (
+        <div class="menu-rating">
+          <span class="muted">Rating</span>
+          <RatingStars song={one} />
+        </div>
+      )}
       <div class="menu-sep" role="separator" />
       {item('Edit details…', () => openDialog(one ? <EditSong song={one} /> : <BatchEdit songIds={m.songIds} />), { disabled: !mayEdit })}
       {item('Share…', () => one && openDialog(<ShareDialog kind="song" id={one.id} title={one.title} />), { disabled: !one })}

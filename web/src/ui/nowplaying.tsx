@@ -6,6 +6,7 @@ import { href } from '../router';
 import { currentSong, queue } from '../state/player';
 import { Cover } from './common';
 import { Icon } from './icons';
+import { HeartButton, RatingStars } from './marks';
 import { QueueList, SeekBar, TransportButtons, closeNowPlaying, nowPlaying } from './player';
 
 /** How far (px) a downward swipe must travel to close the view. */
@@ -93,6 +94,10 @@ export function NowPlaying() {
                     {s.album || 'Unknown album'}
                   </a>
                 </p>
+                <div class="np-marks">
+                  <HeartButton song={s} size={24} />
+                  <RatingStars song={s} size={22} />
+                </div>
               </>
             )}
           </div>

@@ -26,6 +26,7 @@ import {
 import { href, route } from '../router';
 import { Cover, Empty, PageHead, fmtDuration, fmtTime } from './common';
 import { Icon } from './icons';
+import { HeartButton } from './marks';
 import { useReorder } from './reorder';
 import { SongRow } from './songs';
 
@@ -149,7 +150,9 @@ export function PlayerBar() {
               <span class="now-artist">{s.artist || 'Unknown artist'}</span>
             </span>
           </button>
-        ) : (
+        ) : null}
+        {s && <HeartButton song={s} class="now-heart" />}
+        {!s && (
           <div class="now-text idle">
             <span class="now-title">Nothing playing</span>
             <span class="now-artist">Pick a song to start</span>

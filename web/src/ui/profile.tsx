@@ -4,6 +4,7 @@ import { fieldErrors, isUnknownEvent } from '../api/envelope';
 import type { UserStats } from '../api/types';
 import { THEMES, adoptGrant, api, applyTheme, logout, theme, toast, user } from '../state/session';
 import { Field, FormError, PageHead, fmtDate, fmtLong, val } from './common';
+import { AppsCard } from './apps';
 import { Icon } from './icons';
 
 export function ProfileView() {
@@ -78,6 +79,7 @@ export function ProfileView() {
       <Appearance />
       <Stats />
       <PasswordForm />
+      <AppsCard />
 
       <div class="card">
         <h2>Sessions</h2>

@@ -10,6 +10,7 @@ import { toast } from '../state/session';
 import { BatchEdit, ConfirmDeleteMany, canEditAll } from './batch';
 import { Cover, fmtDuration, openDialog } from './common';
 import { Icon } from './icons';
+import { HeartButton } from './marks';
 import { AddToPlaylist, longPress, openSongMenu } from './menu';
 
 /** A row's part in a selection: whether it is selected, and what a click on it does. */
@@ -80,6 +81,7 @@ export function SongRow(props: {
         <span class="song-sub">{s.artist || 'Unknown artist'}</span>
       </div>
       {props.showAlbum !== false && <span class="song-album">{s.album}</span>}
+      <HeartButton song={s} class="row-heart" />
       <span class="song-dur">{fmtDuration(s.durationMs)}</span>
       {props.trail}
       <button
