@@ -24,18 +24,31 @@ pub struct Tags {
     pub disc_total: Option<u32>,
     pub year: Option<i32>,
     pub genre: Option<String>,
+    /// Unsynced text, or LRC (`[mm:ss.xx]` before each line) when the file has timed lyrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lyrics: Option<String>,
 }
+
+/// Longest lyrics kept, in characters.
+pub const MAX_LYRICS_CHARS: usize = 32 * 1024;
 
 /// Key/value pairs gathered from all metadata dictionaries, keys lower-cased; earlier entries
 /// win (format-level tags come before stream-level ones).
 #[derive(Default)]
-pub(crate) struct RawTags(Vec<(String, String)>);
+pub(crate) struct RawTags(Vec<(String, String)>, Option<String>);
 
 impl RawTags {
     pub(crate) fn add(&mut self, dict: &DictionaryRef<'_>) {
         for (k, v) in dict.iter() {
             // ffmpeg-next builds these &str without checking UTF-8: only touch the bytes.
             let key = String::from_utf8_lossy(k.as_bytes()).to_ascii_lowercase();
+            // Vorbis LYRICS / UNSYNCEDLYRICS, ID3 USLT (FFmpeg names it `lyrics-<language>`).
+            if is_lyrics_key(&key) {
+                if self.1.is_none() {
+                    self.1 = Some(clean_lyrics(v.as_bytes())).filter(|l| !l.is_empty());
+                }
+                continue;
+            }
             let value = clean(v.as_bytes());
             if !value.is_empty() {
                 self.0.push((key, value));
@@ -81,6 +94,7 @@ impl RawTags {
                 .get(&["date", "year", "tdrc", "tyer", "originaldate", "tdor"])
                 .and_then(parse_year),
             genre: text(&["genre", "tcon"]),
+            lyrics: self.1.clone(),
         }
     }
 }
@@ -93,6 +107,25 @@ fn clean(bytes: &[u8]) -> String {
         .chars()
         .filter(|c| !c.is_control() || *c == ' ')
         .take(MAX_TAG_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+fn is_lyrics_key(key: &str) -> bool {
+    key == "lyrics" || key == "unsyncedlyrics" || key == "uslt" || key.starts_with("lyrics-")
+}
+
+/// Like [`clean`], but lines stay lines (CR LF and CR become LF; other control characters go)
+/// and the limit is [`MAX_LYRICS_CHARS`].
+fn clean_lyrics(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(MAX_LYRICS_CHARS * 4 + 4)];
+    String::from_utf8_lossy(head)
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n')
+        .take(MAX_LYRICS_CHARS)
         .collect::<String>()
         .trim()
         .to_owned()
@@ -128,7 +161,23 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), clean(v.as_bytes())))
                 .collect(),
+            None,
         )
+    }
+
+    #[test]
+    fn lyrics_keep_their_lines_and_lose_control_characters() {
+        assert!(is_lyrics_key("lyrics-eng") && is_lyrics_key("unsyncedlyrics"));
+        assert!(!is_lyrics_key("lyricist"));
+        assert_eq!(
+            clean_lyrics(b"  one\r\ntwo\rthree\x07\n\n"),
+            "one\ntwo\nthree"
+        );
+        let long = "la ".repeat(MAX_LYRICS_CHARS);
+        assert_eq!(
+            clean_lyrics(long.as_bytes()).chars().count(),
+            MAX_LYRICS_CHARS
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod backup;
 pub mod covers;
 pub mod ingest;
 pub mod library;
+pub mod lyrics;
 pub mod marks;
 pub mod playlists;
 pub mod setup;

@@ -32,6 +32,7 @@ pub fn register(app: &App, socket: &SocketRef) {
         },
     );
     on(app, socket, "song:starred", Access::User, starred_songs);
+    on(app, socket, "song:lyrics", Access::User, song_lyrics);
     on(app, socket, "song:get", Access::User, song_get);
     on(app, socket, "song:getMany", Access::User, song_get_many);
     on(app, socket, "album:list", Access::User, album_list);
@@ -110,6 +111,19 @@ fn song_view(app: &App, id: &str) -> AppResult<SongView> {
 async fn song_get(ctx: Ctx, req: SongRef) -> AppResult<Value> {
     let song = song_view(&ctx.app, &req.song_id)?;
     Ok(json!({ "song": ctx.app.marks.marked(&ctx.user()?.id, song)? }))
+}
+
+/// The lyrics read from the song's file (`null` when it had none).
+async fn song_lyrics(ctx: Ctx, req: SongRef) -> AppResult<Value> {
+    if !ctx.app.songs.contains(&req.song_id) {
+        return Err(AppError::NotFound("song"));
+    }
+    let lyrics = ctx
+        .app
+        .songs
+        .lyrics(&req.song_id)?
+        .map(|text| crate::service::lyrics::parse(&text));
+    Ok(json!({ "songId": req.song_id, "lyrics": lyrics }))
 }
 
 /// The caller's starred songs, the most recently starred first.

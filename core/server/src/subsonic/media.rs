@@ -8,8 +8,9 @@ use poem::Response as HttpResponse;
 use super::error::SubError;
 use super::response::{Elem, Response};
 use super::{Call, MethodResult, Reply};
+use crate::service::lyrics;
 use crate::service::variants::Variant;
-use crate::store::songs::Song;
+use crate::store::songs::{Song, SongFilter, SongSort, fold};
 
 /// MP3 bitrates a client's `maxBitRate` is rounded down to.
 const MP3_RATES: [u32; 13] = [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 256, 320];
@@ -234,11 +235,63 @@ pub async fn cover_art(c: &Call<'_>) -> MethodResult {
     }
 }
 
-/// `getLyricsBySongId` (the `songLyrics` extension): ChillFi stores no lyrics yet, so the
-/// list is empty for every existing song.
+/// `getLyricsBySongId` (the `songLyrics` extension): the lyrics read from the song's file, timed
+/// when they were LRC; an empty list when it had none.
 pub fn lyrics_by_song_id(c: &Call<'_>) -> MethodResult {
-    song_of(c)?;
-    Ok(Response::ok_with("lyricsList", Elem::new().list("structuredLyrics", vec![])).into())
+    let song = song_of(c)?;
+    let Some(text) = c.app.songs.lyrics(&song.id)? else {
+        return Ok(
+            Response::ok_with("lyricsList", Elem::new().list("structuredLyrics", vec![])).into(),
+        );
+    };
+    let lyrics = lyrics::parse(&text);
+    let lines = lyrics
+        .lines
+        .iter()
+        .map(|l| Elem::new().opt("start", l.start_ms).text(l.text.clone()))
+        .collect();
+    let structured = Elem::new()
+        .a("displayArtist", song.artist.clone())
+        .a("displayTitle", song.title.clone())
+        .a("lang", "und")
+        .a("offset", 0)
+        .a("synced", lyrics.synced)
+        .list("line", lines);
+    Ok(Response::ok_with(
+        "lyricsList",
+        Elem::new().list("structuredLyrics", vec![structured]),
+    )
+    .into())
+}
+
+/// `getLyrics` (`artist`, `title`): the words of the first song with that artist and title
+/// (ignoring case and accents); an empty `lyrics` element when none has any.
+pub fn lyrics_by_name(c: &Call<'_>) -> MethodResult {
+    let title = c.params.get("title").map(fold);
+    let filter = SongFilter {
+        artist: c.params.get("artist").map(str::to_owned),
+        search: title
+            .as_deref()
+            .map(|t| t.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    let found = c
+        .app
+        .songs
+        .list(&filter, SongSort::Title, false, 0, 500)
+        .items
+        .into_iter()
+        .filter(|v| title.as_deref().is_none_or(|t| fold(&v.song.title) == t))
+        .find_map(|v| Some((c.app.songs.lyrics(&v.song.id).ok()??, v)));
+    let elem = match found {
+        Some((text, v)) => Elem::new()
+            .a("artist", v.song.artist.clone())
+            .a("title", v.song.title.clone())
+            .text(lyrics::parse(&text).plain()),
+        None => Elem::new(),
+    };
+    Ok(Response::ok_with("lyrics", elem).into())
 }
 
 #[cfg(test)]

@@ -164,6 +164,7 @@ async fn dispatch(method: &str, c: &Call<'_>) -> MethodResult {
         "download" => media::download(c).await,
         "getCoverArt" => media::cover_art(c).await,
         "getLyricsBySongId" => media::lyrics_by_song_id(c),
+        "getLyrics" => media::lyrics_by_name(c),
         "star" => user_data::star(c, true),
         "unstar" => user_data::star(c, false),
         "setRating" => user_data::set_rating(c),

@@ -186,4 +186,21 @@ describe('subsonic credentials and song marks', () => {
     tab1.close();
     tab2.close();
   });
+
+  it('song:lyrics answers the lyrics read from the file: LRC as timed lines, none as null', async () => {
+    const { socket } = await login(server, ALICE);
+    const lrc = '[00:00.25]Tick\n[00:00.75]Tock';
+    const [timed] = await uploadSongs(socket, [{ file: sineFile(media, 'clock.flac', { seconds: 1, freq: 500, codec: ['-metadata', `lyrics=${lrc}`] }) }]);
+    const got = await ok(socket, 'song:lyrics', { songId: timed.id });
+    assert.deepEqual(got, {
+      songId: timed.id,
+      lyrics: { synced: true, lines: [{ startMs: 250, text: 'Tick' }, { startMs: 750, text: 'Tock' }] },
+    });
+    assert.equal(timed.lyrics, undefined, 'song views do not carry lyrics');
+    assert.deepEqual(await ok(socket, 'song:lyrics', { songId: song.id }), { songId: song.id, lyrics: null });
+    assert.equal((await call(socket, 'song:lyrics', { songId: 'nope' })).error.code, 'not_found');
+    await ok(socket, 'song:delete', { songId: timed.id });
+    assert.equal((await call(socket, 'song:lyrics', { songId: timed.id })).error.code, 'not_found');
+    socket.close();
+  });
 });

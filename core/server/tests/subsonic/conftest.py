@@ -48,11 +48,12 @@ def ffmpeg(out, *args):
 @pytest.fixture(scope="session")
 def media(tmp_path_factory):
     """Three songs made once per session (read-only): two on one album with a 600x400 PNG
-    cover, one on another album without a cover."""
+    cover (the first with timed LRC lyrics, the second with plain ones), one on another album
+    without a cover or lyrics."""
     d = tmp_path_factory.mktemp("media")
     cover = ffmpeg(d / "cover.png", "-f", "lavfi", "-i", "testsrc=s=600x400", "-frames:v", "1")
 
-    def song(name, freq, title, artist, album, genre, year, track, with_cover):
+    def song(name, freq, title, artist, album, genre, year, track, with_cover, lyrics=None):
         args = ["-f", "lavfi", "-i", f"sine=f={freq}:d=3"]
         if with_cover:
             args += ["-i", str(cover), "-map", "0:a", "-map", "1:v", "-c:v", "png",
@@ -61,10 +62,14 @@ def media(tmp_path_factory):
                  "-metadata", f"album={album}", "-metadata", f"album_artist={artist}",
                  "-metadata", f"genre={genre}", "-metadata", f"date={year}",
                  "-metadata", f"track={track}", "-c:a", "flac"]
+        if lyrics:
+            args += ["-metadata", f"lyrics={lyrics}"]
         return ffmpeg(d / name, *args)
 
-    song("a.flac", 440, "Alpha One", "Band A", "First Album", "Rock", 2020, 1, True)
-    song("b.flac", 550, "Beta Two", "Band A", "First Album", "Rock", 2020, 2, True)
+    song("a.flac", 440, "Alpha One", "Band A", "First Album", "Rock", 2020, 1, True,
+         lyrics="[ar:Band A]\n[00:00.50]Hello there\n[00:01.80]Goodbye now")
+    song("b.flac", 550, "Beta Two", "Band A", "First Album", "Rock", 2020, 2, True,
+         lyrics="First line\nSecond line")
     song("c.flac", 660, "Gamma Three", "Solo B", "Second Album", "Jazz", 1999, 1, False)
     return d
 

@@ -79,8 +79,17 @@ def test_system_and_browse_methods(env):
     assert info is not None
     assert c.get_album_info2(alpha.album_id) is not None
 
-    lyrics = c.get_lyrics_by_song_id(alpha.id)
-    assert lyrics == [] or lyrics is None
+    # Lyrics from the files' tags: LRC becomes timed lines, plain text stays unsynced.
+    [timed] = c.get_lyrics_by_song_id(alpha.id)
+    assert timed.synced and timed.display_title == "Alpha One"
+    assert [(l.start, l.value) for l in timed.line] == [(500, "Hello there"), (1800, "Goodbye now")]
+    beta = songs["Beta Two"]
+    [plain] = c.get_lyrics_by_song_id(beta.id)
+    assert not plain.synced and [l.value for l in plain.line] == ["First line", "Second line"]
+    gamma = songs["Gamma Three"]
+    assert not c.get_lyrics_by_song_id(gamma.id)
+    classic = c.get_lyrics(artist="band a", title="alpha one")
+    assert classic.value == "Hello there\nGoodbye now" and classic.title == "Alpha One"
     assert c.get_scan_status().count == 3
     assert c.start_scan().count == 3
     me = c.get_user("admin")

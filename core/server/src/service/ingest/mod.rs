@@ -384,9 +384,15 @@ impl Ingest {
         let tags = self.enrich(job, tags, report.duration_ms).await;
         clock.lap("enrich");
         self.report_stage(job, "indexing");
+        let lyrics = tags.lyrics.clone();
         let song = build_song(job, tags, &report, source_hash, hash, size, cover_key);
         let outcome = match self.songs.insert(&song)? {
-            Ok((song, version)) => Outcome::Added(self.songs.view(&song), version),
+            Ok((song, version)) => {
+                if let Some(lyrics) = &lyrics {
+                    self.songs.set_lyrics(&song.id, lyrics)?;
+                }
+                Outcome::Added(self.songs.view(&song), version)
+            }
             Err(existing) => Outcome::Duplicate(self.songs.view(&existing)),
         };
         clock.lap("index_commit");
@@ -598,6 +604,7 @@ fn merge_tags(file: Tags, overrides: Option<&TagOverrides>) -> Tags {
         disc_total: file.disc_total,
         year: o.year.or(file.year),
         genre: o.genre.clone().or(file.genre),
+        lyrics: file.lyrics,
     }
 }
 
@@ -649,6 +656,7 @@ fn apply_patch(tags: Tags, patch: &chillfi_plugin_host::MetadataPatch) -> Tags {
         disc_total: tags.disc_total,
         year: p.year.and_then(|y| i32::try_from(y).ok()).or(tags.year),
         genre: p.genre.or(tags.genre),
+        lyrics: tags.lyrics,
     }
 }
 

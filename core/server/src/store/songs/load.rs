@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::index::{Index, Indexed, Prepared};
-use super::{BY_SOURCE, CHANGES, PLAY_COUNTS, SONGS, Songs};
+use super::{BY_SOURCE, CHANGES, LYRICS, PLAY_COUNTS, SONGS, Songs};
 use crate::error::{AppError, AppResult};
 use crate::store::db::Db;
 
@@ -128,6 +128,7 @@ impl Songs {
             by_source: db.tree(BY_SOURCE)?,
             changes: db.tree(CHANGES)?,
             play_counts: db.tree(PLAY_COUNTS)?,
+            lyrics: db.tree(LYRICS)?,
             index: Arc::new(RwLock::new(index)),
             writer: Arc::new(Mutex::new(())),
         })

@@ -22,6 +22,8 @@ const BY_SOURCE: &str = "songs_by_source_hash";
 /// Library version (u64 big-endian) -> id of the song that changed then.
 const CHANGES: &str = "song_changes";
 const PLAY_COUNTS: &str = "song_play_counts";
+/// Song id -> the lyrics read from its file (kept apart: song views never carry them).
+const LYRICS: &str = "song_lyrics";
 /// Change records kept for `library:changes`; older clients reload.
 const CHANGES_KEPT: usize = 100_000;
 
@@ -44,6 +46,7 @@ pub struct Songs {
     by_source: sled::Tree,
     changes: sled::Tree,
     play_counts: sled::Tree,
+    lyrics: sled::Tree,
     index: Arc<RwLock<Index>>,
     /// One writer at a time, so versions are handed out in commit order.
     writer: Arc<Mutex<()>>,
@@ -83,6 +86,14 @@ impl Songs {
             .into_iter()
             .filter_map(|e| self.view_entry(e))
             .collect()
+    }
+
+    /// The lyrics read from the song's file, if it had any.
+    pub fn lyrics(&self, id: &str) -> AppResult<Option<String>> {
+        Ok(self
+            .lyrics
+            .get(id.as_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     pub fn contains(&self, id: &str) -> bool {

@@ -175,7 +175,16 @@ impl Songs {
             },
         )?;
         self.play_counts.remove(id.as_bytes())?;
+        self.lyrics.remove(id.as_bytes())?;
         Ok((song, version))
+    }
+
+    /// Keeps the lyrics of a song just committed (an empty text keeps none).
+    pub fn set_lyrics(&self, id: &str, lyrics: &str) -> AppResult<()> {
+        if !lyrics.trim().is_empty() {
+            self.lyrics.insert(id.as_bytes(), lyrics.as_bytes())?;
+        }
+        Ok(())
     }
 
     /// Counts one play; play counts are not library changes (no new version).
