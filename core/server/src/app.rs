@@ -50,7 +50,7 @@ pub struct AppState {
     /// Changes stars and ratings and tells the user's clients.
     pub marks: crate::service::marks::UserMarks,
     /// Resized covers for the Subsonic API.
-    pub cover_cache: crate::service::covers::CoverCache,
+    pub cover_cache: Arc<crate::service::covers::CoverCache>,
     /// `scrobble submission=false`.
     pub now_playing: crate::store::now_playing::NowPlaying,
     /// Creating the first administrator with the setup code.

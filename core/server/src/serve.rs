@@ -49,6 +49,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     ingest::inbox::Inbox::start(&cfg, ingest.clone(), stores.users.clone())?;
     let variants = variants::Variants::new(&cfg, blobs.clone(), plugins.clone());
     let cfg = Arc::new(cfg);
+    let cover_cache = Arc::new(crate::service::covers::CoverCache::default());
     let library = Library::new(
         cfg.clone(),
         stores.songs.clone(),
@@ -56,6 +57,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         variants.clone(),
         stream_signer.clone(),
         bus.clone(),
+        cover_cache.clone(),
     );
     let sharing = Sharing::new(
         stores.users.clone(),
@@ -90,7 +92,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         app_keys: stores.app_keys,
         marks: crate::service::marks::UserMarks::new(stores.favourites.clone(), bus.clone()),
         favourites: stores.favourites,
-        cover_cache: Default::default(),
+        cover_cache,
         now_playing: Default::default(),
         first_run,
         metrics,

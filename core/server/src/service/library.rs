@@ -12,6 +12,7 @@ use chillfi_storage::BlobStore;
 use crate::bus::{Bus, Event};
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
+use crate::service::covers::{self, CoverCache};
 use crate::service::stream_urls::StreamSigner;
 use crate::service::variants::Variants;
 use crate::store::db::now_secs;
@@ -306,6 +307,7 @@ pub struct Library {
     variants: Arc<Variants>,
     signer: Arc<StreamSigner>,
     bus: Bus,
+    covers: Arc<CoverCache>,
 }
 
 impl Library {
@@ -316,6 +318,7 @@ impl Library {
         variants: Arc<Variants>,
         signer: Arc<StreamSigner>,
         bus: Bus,
+        covers: Arc<CoverCache>,
     ) -> Self {
         Self {
             cfg,
@@ -324,6 +327,7 @@ impl Library {
             variants,
             signer,
             bus,
+            covers,
         }
     }
 
@@ -387,7 +391,8 @@ impl Library {
         Ok(song)
     }
 
-    /// Deletes the stored file and cover unless another song still uses them.
+    /// Deletes the stored file and cover (with its resized copies) unless another song still
+    /// uses them.
     async fn delete_blobs(&self, song: &Song) {
         let mut keys = vec![song.blob_key()];
         keys.extend(song.cover_key.clone());
@@ -397,12 +402,29 @@ impl Library {
                     if let Err(e) = self.blobs.delete(&key).await {
                         tracing::warn!(key, "deleting a blob of a deleted song: {e:?}");
                     }
+                    if song.cover_key.as_deref() == Some(key.as_str()) {
+                        self.delete_sized_covers(covers::cover_hash(&key)).await;
+                    }
                 }
                 Ok(true) => {}
                 Err(e) => tracing::warn!(key, "checking blob references: {e}"),
             }
         }
         self.variants.delete_for(&self.songs, song).await;
+    }
+
+    async fn delete_sized_covers(&self, hash: &str) {
+        self.covers.forget(hash);
+        match self.blobs.list(&covers::sized_prefix(hash)).await {
+            Ok(keys) => {
+                for key in keys {
+                    if let Err(e) = self.blobs.delete(&key).await {
+                        tracing::warn!(key, "deleting a resized cover: {e:?}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(hash, "listing resized covers: {e:?}"),
+        }
     }
 
     /// A URL that streams the song (with Range) until `expires_at`: the stored MP3, or a cached

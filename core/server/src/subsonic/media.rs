@@ -8,8 +8,8 @@ use poem::Response as HttpResponse;
 use super::error::SubError;
 use super::response::{Elem, Response};
 use super::{Call, MethodResult, Reply};
-use crate::service::lyrics;
 use crate::service::variants::Variant;
+use crate::service::{covers, lyrics};
 use crate::store::songs::{Song, SongFilter, SongSort, fold};
 
 /// MP3 bitrates a client's `maxBitRate` is rounded down to.
@@ -196,12 +196,12 @@ pub async fn cover_art(c: &Call<'_>) -> MethodResult {
         return Ok(Reply::Raw(resp));
     };
     let size = size.min(MAX_COVER_SIZE);
-    let hash = name.split('.').next().unwrap_or(&name);
+    let hash = covers::cover_hash(&name);
     let cache_key = format!("{name}@{size}");
     if let Some(data) = c.app.cover_cache.get(&cache_key) {
         return Ok(Reply::Raw(image_response(data, "image/jpeg")));
     }
-    let sized_key = format!("art-sized/{hash}-{size}.jpg");
+    let sized_key = covers::sized_key(hash, size);
     if let Some(data) = read_blob(c, &sized_key).await? {
         c.app.cover_cache.put(cache_key, data.clone());
         return Ok(Reply::Raw(image_response(data, "image/jpeg")));

@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ADMIN, ALICE, call, login, ok, record, sineFile, sleep, startServer, uploadSongs, waitForMatch } from './harness.mjs';
+import { ADMIN, ALICE, call, flacWithCover, login, ok, record, sineFile, sleep, startServer, uploadSongs, waitForMatch } from './harness.mjs';
 
 const BOB = { name: 'bob', password: 'bob-pass-123', admin: false };
 const DAVE = { name: 'dave', password: 'dave-pass-123', admin: false };
@@ -201,6 +201,32 @@ describe('subsonic credentials and song marks', () => {
     assert.equal((await call(socket, 'song:lyrics', { songId: 'nope' })).error.code, 'not_found');
     await ok(socket, 'song:delete', { songId: timed.id });
     assert.equal((await call(socket, 'song:lyrics', { songId: timed.id })).error.code, 'not_found');
+    socket.close();
+  });
+
+  it('a resized cover goes with its original when the last song using it is deleted', async () => {
+    const { socket } = await login(server, ALICE);
+    const [covered] = await uploadSongs(socket, [{ file: flacWithCover(media, 'covered.flac', { seconds: 1, title: 'Covered' }) }]);
+    const key = await ok(socket, 'subsonic:createKey', { label: 'covers', kind: 'apiKey' });
+    const { res } = await rest(server, 'getSong', { apiKey: key.secret, id: covered.id });
+    const art = async () => {
+      const q = new URLSearchParams({ apiKey: key.secret, c: 'node-test', v: '1.16.1', id: res.song.coverArt, size: '32' });
+      const r = await fetch(`${server.url}/rest/getCoverArt?${q}`);
+      return { type: r.headers.get('content-type'), body: Buffer.from(await r.arrayBuffer()) };
+    };
+    const first = await art();
+    assert.equal(first.type, 'image/jpeg');
+    const sizedDir = path.join(server.dataDir, 'blobs', 'art-sized');
+    const sized = fs.readdirSync(sizedDir);
+    assert.equal(sized.length, 1, 'the resized copy is stored');
+    assert.deepEqual((await art()).body, first.body, 'answered again (from the cache)');
+
+    await ok(socket, 'song:delete', { songId: covered.id });
+    const left = fs.existsSync(sizedDir) ? fs.readdirSync(sizedDir) : [];
+    assert.deepEqual(left, [], 'the resized copy is deleted with the original');
+    const gone = await art();
+    assert.match(gone.type, /xml|json/, 'no image any more');
+    assert.match(gone.body.toString(), /code="70"/);
     socket.close();
   });
 });
