@@ -81,6 +81,20 @@ pub async fn stream(c: &Call<'_>) -> MethodResult {
             v.codec.mime(),
         ),
     };
+    // `timeOffset` (seconds; the transcodeOffset extension): MP3 output starts there; an Opus
+    // variant starts at the beginning (an Ogg stream cannot be cut without re-muxing).
+    let offset_s: u64 = c.params.int("timeOffset")?.unwrap_or(0);
+    if offset_s > 0 && mime == "audio/mpeg" {
+        let resp = crate::http::streams::mp3_from(
+            &c.app.blobs,
+            &key,
+            song.duration_ms,
+            offset_s.saturating_mul(1000),
+            "private, no-store",
+        )
+        .await;
+        return Ok(Reply::Raw(resp));
+    }
     let resp =
         crate::http::streams::blob_response(&c.app.blobs, &key, mime, "private, no-store", c.req)
             .await;

@@ -19,6 +19,7 @@ pub fn extensions() -> Response {
             ext("apiKeyAuthentication"),
             ext("formPost"),
             ext("songLyrics"),
+            ext("transcodeOffset"),
         ],
     )
 }

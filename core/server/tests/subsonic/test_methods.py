@@ -3,6 +3,7 @@ against the real server, with an API key, with an app password through t+s, and 
 
 import json
 import struct
+import subprocess
 
 import pytest
 from libopensonic import errors
@@ -23,6 +24,14 @@ def jpeg_size(data):
     raise ValueError("no SOF marker")
 
 
+def playable_seconds(mp3):
+    """How long the bytes play, decoded by ffmpeg (8 kHz mono 16-bit: 16000 bytes a second)."""
+    pcm = subprocess.run(["ffmpeg", "-v", "error", "-f", "mp3", "-i", "pipe:0", "-f", "s16le",
+                          "-ac", "1", "-ar", "8000", "pipe:1"], input=mp3, capture_output=True,
+                         check=True, timeout=60).stdout
+    return len(pcm) / 16000
+
+
 def library(c):
     songs = c.search3("", artist_count=0, album_count=0, song_count=500).song
     by_title = {s.title: s for s in songs}
@@ -37,7 +46,7 @@ def test_system_and_browse_methods(env):
     assert lic["license"]["valid"] is True
     assert c.token_info().username == "admin"
     names = {e.name for e in c.get_open_subsonic_extensions()}
-    assert {"apiKeyAuthentication", "formPost", "songLyrics"} <= names
+    assert {"apiKeyAuthentication", "formPost", "songLyrics", "transcodeOffset"} <= names
     # py-opensonic 10.4.1 reads musicFolders as a list, against the spec's
     # {musicFolders: {musicFolder: [...]}}: checked raw.
     status, _, body = env.server.get("getMusicFolders", {"apiKey": env.keys["admin_api"], "f": "json"})
@@ -154,6 +163,17 @@ def test_stream_download_and_cover_art(env):
     assert 0 < len(small) < len(raw)
     # The variant is cached: asking again gives the same bytes.
     assert c.binary("stream", alpha.id, tformat="mp3", max_bit_rate=32)[2] == small
+
+    # timeOffset (transcodeOffset): the MP3 starts at a frame about that far in, on stored files
+    # and MP3 transcodes alike; the rest plays for what is left of the song.
+    for full, kwargs in ((raw, {}), (small, {"tformat": "mp3", "max_bit_rate": 32})):
+        status, headers, tail = c.binary("stream", alpha.id, time_offset=1, **kwargs)
+        assert status == 200 and headers["Content-Type"] == "audio/mpeg"
+        assert int(headers["Content-Length"]) == len(tail) and full.endswith(tail)
+        assert tail[0] == 0xFF and tail[1] & 0xE6 == 0xE2, "starts on a frame header"
+        assert abs(playable_seconds(tail) - 2.0) < 0.3
+    _, _, nothing = c.binary("stream", alpha.id, time_offset=60)
+    assert nothing == b""
 
     status, headers, original = c.binary("get_cover_art", alpha.cover_art)
     assert status == 200 and headers["Content-Type"] == "image/png"
