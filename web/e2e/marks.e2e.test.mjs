@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
-import { ALICE, DESKTOP, PHONE, launchBrowser, lowContrast, makeFlac, openPage, shot, signIn, startStack, uploadViaSocket, waitExplained } from './harness.mjs';
+import { ALICE, DESKTOP, PHONE, apiSocket, launchBrowser, lowContrast, makeFlac, openPage, shot, signIn, startStack, uploadViaSocket, waitExplained } from './harness.mjs';
 
 const jsQR = createRequire(import.meta.url)('jsqr');
 
@@ -131,7 +131,6 @@ describe('favourites and ratings', () => {
 
 /** An API key made over the socket API (the Apps screen is tested on its own below). */
 async function createKeyOverSocket() {
-  const { apiSocket } = await import('./harness.mjs');
   const s = await apiSocket(stack, ALICE);
   try {
     return (await s.call('subsonic:createKey', { label: 'phone-test', kind: 'apiKey' })).secret;

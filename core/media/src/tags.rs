@@ -102,11 +102,22 @@ impl RawTags {
 /// Lossy UTF-8, control characters dropped, trimmed, at most [`MAX_TAG_CHARS`] characters.
 /// Only the first few KiB are looked at, so a 100 MB tag costs no more than a short one.
 fn clean(bytes: &[u8]) -> String {
-    let head = &bytes[..bytes.len().min(MAX_TAG_CHARS * 4 + 4)];
-    String::from_utf8_lossy(head)
+    bounded(bytes, MAX_TAG_CHARS, |text| text.into(), ' ')
+}
+
+/// The first `max` characters of `bytes` (read lossily, at most `4 * max + 4` bytes looked at)
+/// after `prepare`, without control characters other than `keep`, trimmed.
+fn bounded(
+    bytes: &[u8],
+    max: usize,
+    prepare: impl Fn(std::borrow::Cow<'_, str>) -> String,
+    keep: char,
+) -> String {
+    let head = &bytes[..bytes.len().min(max * 4 + 4)];
+    prepare(String::from_utf8_lossy(head))
         .chars()
-        .filter(|c| !c.is_control() || *c == ' ')
-        .take(MAX_TAG_CHARS)
+        .filter(|c| !c.is_control() || *c == keep)
+        .take(max)
         .collect::<String>()
         .trim()
         .to_owned()
@@ -119,16 +130,8 @@ fn is_lyrics_key(key: &str) -> bool {
 /// Like [`clean`], but lines stay lines (CR LF and CR become LF; other control characters go)
 /// and the limit is [`MAX_LYRICS_CHARS`].
 fn clean_lyrics(bytes: &[u8]) -> String {
-    let head = &bytes[..bytes.len().min(MAX_LYRICS_CHARS * 4 + 4)];
-    String::from_utf8_lossy(head)
-        .replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .chars()
-        .filter(|c| !c.is_control() || *c == '\n')
-        .take(MAX_LYRICS_CHARS)
-        .collect::<String>()
-        .trim()
-        .to_owned()
+    let lines = |text: std::borrow::Cow<'_, str>| text.replace("\r\n", "\n").replace('\r', "\n");
+    bounded(bytes, MAX_LYRICS_CHARS, lines, '\n')
 }
 
 /// "7", "07", "7/12", " 7 / 12 " -> (7, 12).

@@ -41,6 +41,18 @@ fn status(code: http::StatusCode) -> Response {
     Response::builder().status(code).finish()
 }
 
+/// A blob's size, or the response that says why there is none (404, or 502 for the store).
+async fn blob_size(blobs: &BlobStore, key: &str) -> Result<u64, Response> {
+    match blobs.head(key).await {
+        Ok(Some(size)) => Ok(size),
+        Ok(None) => Err(status(http::StatusCode::NOT_FOUND)),
+        Err(e) => {
+            tracing::error!(key, "blob store: {e:?}");
+            Err(status(http::StatusCode::BAD_GATEWAY))
+        }
+    }
+}
+
 /// Streams a blob with Range support. `HEAD` gets the headers only.
 pub async fn blob_response(
     blobs: &BlobStore,
@@ -49,13 +61,9 @@ pub async fn blob_response(
     cache_control: &str,
     req: &Request,
 ) -> Response {
-    let total = match blobs.head(key).await {
-        Ok(Some(size)) => size,
-        Ok(None) => return status(http::StatusCode::NOT_FOUND),
-        Err(e) => {
-            tracing::error!(key, "blob store: {e:?}");
-            return status(http::StatusCode::BAD_GATEWAY);
-        }
+    let total = match blob_size(blobs, key).await {
+        Ok(size) => size,
+        Err(resp) => return resp,
     };
     let range_header = req
         .headers()
@@ -122,13 +130,9 @@ pub async fn mp3_from(
     offset_ms: u64,
     cache_control: &str,
 ) -> Response {
-    let total = match blobs.head(key).await {
-        Ok(Some(size)) => size,
-        Ok(None) => return status(http::StatusCode::NOT_FOUND),
-        Err(e) => {
-            tracing::error!(key, "blob store: {e:?}");
-            return status(http::StatusCode::BAD_GATEWAY);
-        }
+    let total = match blob_size(blobs, key).await {
+        Ok(size) => size,
+        Err(resp) => return resp,
     };
     let guess = if duration_ms == 0 {
         0
