@@ -18,8 +18,8 @@
 #   2. MP3 320k (stored as it is, remuxed) per file: (import of R MP3s - fixed cost) / R vs `cp`
 #      of the same bytes per file                                           target wall <= 3
 #      and vs a durable copy, cp + fsync (the pipeline fsyncs what it stores) target wall <= 2;
-#      then the time per stage (hash, probe, remux, hash of the output, intent fsync, blob write
-#      and fsync, index commit, commit fsync) from the pipeline's own timing log
+#      then the time per stage (hash, probe and remux with the output's fsync and hash, all at
+#      once; intent fsync, blob rename, index commit, commit fsync) from the pipeline's timing log
 #   3. P FLACs with ingest.workers = 2 vs 1: throughput ratio (fixed cost subtracted)
 #                                                                   target >= 1.8 on 2 cores
 #      (control: two independent 1-worker processes on half the files each, i.e. what the

@@ -1,11 +1,12 @@
 //! # chillfi-media
 //!
 //! The only crate in ChillFi that links FFmpeg (through `ffmpeg-next`). Everything the server
-//! needs from audio files goes through the four synchronous entry points here:
+//! needs from audio files goes through the synchronous entry points here:
 //!
 //! * [`probe`]: what a file is (container, codec, duration, bitrate, tags, cover art);
 //! * [`convert_to_mp3`]: the library's storage format (an MP3 with **no tags at all**: tags live
 //!   in ChillFi's database, so the stored bytes stay identical when a user edits metadata);
+//! * [`copy_mp3_frames`]: the remux fast path of [`convert_to_mp3`], in plain Rust;
 //! * [`transcode`]: on-the-fly variants for streaming (MP3, Opus in Ogg, AAC in ADTS);
 //! * [`init`]: once per process.
 //!
@@ -29,6 +30,7 @@
 
 mod error;
 mod input;
+mod mp3_copy;
 mod pipeline;
 mod probe;
 mod tags;
@@ -166,6 +168,24 @@ pub fn convert_to_mp3(
     cancel: &AtomicBool,
 ) -> Result<ConvertReport, MediaError> {
     pipeline::cleanup_on_error(dst, pipeline::convert_to_mp3(src, dst, settings, cancel))
+}
+
+/// The remux fast path of [`convert_to_mp3`] alone, without FFmpeg: when `src` is a plain MP3
+/// (layer III frames, tags and a little junk around them) that `settings` say to remux, copies
+/// its frames to `dst` and reports it. `Ok(None)` when it is not, or should be encoded; nothing
+/// is written then and [`convert_to_mp3`] does the whole job. Cheap to try on any file: the
+/// server starts it while it still hashes and probes.
+pub fn copy_mp3_frames(
+    src: &Path,
+    dst: &Path,
+    settings: &Mp3Settings,
+    cancel: &AtomicBool,
+) -> Result<Option<ConvertReport>, MediaError> {
+    let copied = mp3_copy::remux(src, dst, settings, cancel);
+    if copied.is_err() {
+        let _ = std::fs::remove_file(dst);
+    }
+    copied
 }
 
 /// Codec of a streaming variant made by [`transcode`].

@@ -18,6 +18,7 @@ use ffmpeg_next::format::context::{Input, Output};
 use ffmpeg_next::{ChannelLayout, Dictionary, Packet, Rational, codec, filter, frame};
 
 use crate::input::{audio_stream, file_url, next_packet, open};
+use crate::mp3_copy::Header;
 use crate::probe::rate_and_channels;
 use crate::{ConvertKind, ConvertReport, MediaError, Mp3Settings, TargetCodec, TranscodeProfile};
 
@@ -47,6 +48,9 @@ pub(crate) fn convert_to_mp3(
     settings: &Mp3Settings,
     cancel: &AtomicBool,
 ) -> Result<ConvertReport, MediaError> {
+    if let Some(report) = crate::copy_mp3_frames(src, dst, settings, cancel)? {
+        return Ok(report);
+    }
     let mut input = open(src)?;
     let index = audio_stream(&input)?;
     let is_mp3 = input.format().name() == "mp3"
@@ -131,20 +135,12 @@ pub(crate) fn transcode(
 
 /// True when the MP3 frame headers of the leading packets use more than one bitrate.
 fn is_vbr(head: &[Packet], index: usize) -> bool {
-    let mut first = None;
-    for p in head.iter().filter(|p| p.stream() == index) {
-        let Some(d) = p.data() else { continue };
-        if d.len() < 4 || d[0] != 0xff || d[1] & 0xe0 != 0xe0 {
-            continue;
-        }
-        let bitrate_index = d[2] >> 4;
-        match first {
-            None => first = Some(bitrate_index),
-            Some(b) if b != bitrate_index => return true,
-            Some(_) => {}
-        }
-    }
-    false
+    let mut bitrates = head
+        .iter()
+        .filter(|p| p.stream() == index)
+        .filter_map(|p| mp3_frame_bitrate(p.data()?));
+    let first = bitrates.next();
+    bitrates.any(|b| Some(b) != first)
 }
 
 fn check_cancel(cancel: &AtomicBool) -> Result<(), MediaError> {
@@ -177,7 +173,7 @@ fn file_len(path: &Path) -> Result<u64, MediaError> {
     Ok(std::fs::metadata(path)?.len())
 }
 
-fn avg_bitrate(bytes: u64, duration_ms: u64) -> u32 {
+pub(crate) fn avg_bitrate(bytes: u64, duration_ms: u64) -> u32 {
     if duration_ms == 0 {
         return 0;
     }
@@ -291,22 +287,7 @@ fn mpeg1_rate(rate: u32) -> u32 {
 
 /// Bitrate in the header of an MPEG audio layer 3 frame.
 fn mp3_frame_bitrate(frame: &[u8]) -> Option<u32> {
-    const MPEG1: [u32; 15] = [
-        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
-    ];
-    const MPEG2: [u32; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
-    if frame.len() < 4 || frame[0] != 0xff || frame[1] & 0xe0 != 0xe0 {
-        return None;
-    }
-    let table = if (frame[1] >> 3) & 3 == 3 {
-        &MPEG1
-    } else {
-        &MPEG2
-    };
-    table
-        .get(usize::from(frame[2] >> 4))
-        .filter(|k| **k > 0)
-        .map(|k| k * 1000)
+    Header::parse(frame).map(|h| h.bitrate_kbps * 1000)
 }
 
 /// Picks `wanted` if the encoder supports it, else the nearest supported rate at or above it,

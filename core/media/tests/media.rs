@@ -799,3 +799,110 @@ fn cancel_stops_a_long_conversion_quickly() {
     assert!(lag < Duration::from_millis(500), "took {lag:?} to stop");
     assert!(!dst.exists(), "partial output removed");
 }
+
+/// The remux fast path (no FFmpeg): tags at both ends and stray bytes around the frames go,
+/// the frames (with the LAME info frame) stay byte for byte.
+#[test]
+fn plain_mp3_frames_are_copied_with_every_tag_and_stray_byte_dropped() {
+    let dir = setup();
+    let clean = sine(dir.path(), "clean.mp3", "mp3", SECONDS, TAGS, true);
+    let bytes = std::fs::read(&clean).unwrap();
+    assert!(bytes.starts_with(b"ID3"));
+    let id3_len = 10
+        + bytes[6..10]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 7) | usize::from(b & 0x7f));
+    let frames = &bytes[id3_len..];
+
+    // The same file with stray bytes before the first frame and after the last one, then an
+    // APEv2 tag (header and footer) and an ID3v1 tag.
+    let mut messy = bytes[..id3_len].to_vec();
+    messy.extend((0..300u32).map(|i| if i % 7 == 0 { 0xff } else { i as u8 }));
+    messy.extend_from_slice(frames);
+    messy.extend_from_slice(&[0u8; 57]);
+    // Its binary item holds real frames: only knowing where the tag starts keeps them out.
+    messy.extend(ape_tag(
+        &[("Title", "Blue in Grün"), ("Artist", "Bill Evans")],
+        &frames[..4000],
+    ));
+    let mut id3v1 = b"TAG".to_vec();
+    id3v1.extend_from_slice(&[b'x'; 125]);
+    messy.extend(id3v1);
+    let messy_path = dir.path().join("messy.mp3");
+    std::fs::write(&messy_path, &messy).unwrap();
+
+    for src in [&clean, &messy_path] {
+        let dst = dir.path().join("out.mp3");
+        let report =
+            chillfi_media::copy_mp3_frames(src, &dst, &Mp3Settings::default(), &no_cancel())
+                .unwrap()
+                .unwrap_or_else(|| panic!("{}: not copied", src.display()));
+        assert_eq!(report.kind, ConvertKind::Remuxed);
+        assert_eq!(
+            (report.bitrate, report.sample_rate, report.channels),
+            (320_000, 44_100, 2)
+        );
+        assert!(
+            (report.duration_ms as f64 / 1000.0 - SECONDS).abs() < 0.1,
+            "{report:?}"
+        );
+        let out = std::fs::read(&dst).unwrap();
+        assert_eq!(report.bytes, out.len() as u64);
+        assert!(
+            out == frames,
+            "{}: the output is not the frames of the source",
+            src.display()
+        );
+        let info = assert_untagged_mp3(&dst);
+        assert_eq!(
+            audio_stream(&ffprobe_json(&clean))["nb_read_packets"],
+            audio_stream(&info)["nb_read_packets"]
+        );
+    }
+
+    // Not for the fast path: a FLAC, and a 128k MP3 that these settings re-encode. Nothing is
+    // written then.
+    let strict = Mp3Settings {
+        remux_min_bitrate_kbps: 192,
+        ..Mp3Settings::default()
+    };
+    let flac = sine(dir.path(), "a.flac", "flac", SECONDS, TAGS, false);
+    let low = sine(dir.path(), "low.mp3", "mp3-128", SECONDS, TAGS, false);
+    for (src, settings) in [(&flac, &Mp3Settings::default()), (&low, &strict)] {
+        let dst = dir.path().join("none.mp3");
+        let copied = chillfi_media::copy_mp3_frames(src, &dst, settings, &no_cancel()).unwrap();
+        assert!(copied.is_none(), "{}: {copied:?}", src.display());
+        assert!(!dst.exists());
+    }
+}
+
+/// An APEv2 tag with a header and a footer: text items and one binary item.
+fn ape_tag(items: &[(&str, &str)], binary: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let binary_flag = 1u32 << 1;
+    let all = items.iter().map(|(k, v)| (*k, v.as_bytes(), 0u32)).chain([(
+        "Cover Art (Front)",
+        binary,
+        binary_flag,
+    )]);
+    for (key, value, flags) in all {
+        body.extend((value.len() as u32).to_le_bytes());
+        body.extend(flags.to_le_bytes());
+        body.extend(key.as_bytes());
+        body.push(0);
+        body.extend(value);
+    }
+    let frame = |flags: u32| {
+        let mut f = b"APETAGEX".to_vec();
+        f.extend(2000u32.to_le_bytes());
+        f.extend((body.len() as u32 + 32).to_le_bytes());
+        f.extend((items.len() as u32 + 1).to_le_bytes());
+        f.extend(flags.to_le_bytes());
+        f.extend([0u8; 8]);
+        f
+    };
+    let mut tag = frame(1 << 31 | 1 << 29);
+    tag.extend_from_slice(&body);
+    tag.extend(frame(1 << 31));
+    tag
+}

@@ -355,6 +355,23 @@ impl BlobStore {
         self.counted("put", r)
     }
 
+    /// Stores the file at `path` under `key` like [`BlobStore::put_file`], and may take the file
+    /// itself: the local backend renames it into place (after an fsync) when it is on the same
+    /// filesystem, which saves a copy. The caller must not use `path` afterwards.
+    pub async fn put_moved(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
+        validate_key(key)?;
+        let r = match &*self.inner {
+            Backend::Local(l) => l.put_moved(key, path).await,
+            Backend::S3(s) => s.put_file(key, path, content_type).await,
+        };
+        self.counted("put", r)
+    }
+
     /// Stores `data` under `key`. Atomic like [`BlobStore::put_file`].
     pub async fn put_bytes(
         &self,

@@ -75,6 +75,38 @@ impl LocalStore {
         Ok(())
     }
 
+    pub(crate) async fn put_moved(&self, key: &str, src: &Path) -> Result<(), StorageError> {
+        let (root, dst, src) = (self.root.clone(), self.path(key), src.to_path_buf());
+        blocking(move || {
+            let file = File::open(&src).map_err(|e| with_path(e, "opening", &src))?;
+            if !file.metadata()?.is_file() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} is not a regular file", src.display()),
+                ));
+            }
+            // The data is durable before the name appears, as with a copy.
+            file.sync_all().map_err(|e| with_path(e, "syncing", &src))?;
+            let dir = dst
+                .parent()
+                .ok_or_else(|| io::Error::other(format!("{} has no parent", dst.display())))?;
+            ensure_dir(&root, dir)?;
+            match fs::rename(&src, &dst) {
+                Ok(()) => sync_dir(dir),
+                // Another filesystem: copy (atomically, as put_file does).
+                Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+                    let mut input = file;
+                    write_atomic(&root, &dst, |out| io::copy(&mut input, out).map(drop))?;
+                    let _ = fs::remove_file(&src);
+                    Ok(())
+                }
+                Err(e) => Err(with_path(e, "renaming into", &dst)),
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
     pub(crate) async fn put_bytes(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
         let (root, dst) = (self.root.clone(), self.path(key));
         blocking(move || write_atomic(&root, &dst, |out| out.write_all(&data))).await?;

@@ -126,6 +126,7 @@ suite!(
     invalid_keys_rejected,
     put_file_missing_source,
     put_file_is_atomic,
+    put_moved_stores_and_takes_the_file,
     overwrite_is_atomic,
     cancelled_put_is_never_partial,
     presigned_get,
@@ -589,6 +590,51 @@ fn assert_no_temp_files(env: &Env) {
 }
 
 /// While a big upload runs, the key is either absent or complete.
+async fn put_moved_stores_and_takes_the_file(env: Env) {
+    let content = data(3 * MIB + 7, 9);
+    let src = env.file("moved.mp3", &content);
+    let key = "songs/ab/moved.mp3";
+    env.store.put_moved(key, &src, "audio/mpeg").await.unwrap();
+    assert_eq!(sha(&read_all(&env.store, key, None).await), sha(&content));
+    let Some(root) = env.local_root() else {
+        return;
+    };
+    assert!(!src.exists(), "the local store renames the file into place");
+    assert!(root.join(key).is_file());
+    // From another filesystem (tmpfs, where there is one) the file is copied instead.
+    if let Ok(shm) = tempfile::tempdir_in("/dev/shm") {
+        let other = data(MIB + 1, 10);
+        let src = shm.path().join("other.mp3");
+        std::fs::write(&src, &other).unwrap();
+        env.store
+            .put_moved("songs/cd/other.mp3", &src, "audio/mpeg")
+            .await
+            .unwrap();
+        let stored = read_all(&env.store, "songs/cd/other.mp3", None).await;
+        assert_eq!(sha(&stored), sha(&other));
+        assert!(!src.exists(), "the copied source is removed");
+    }
+    let names: Vec<String> = walk(root);
+    assert!(
+        names.iter().all(|n| !n.contains(".~tmp-")),
+        "temp files left: {names:?}"
+    );
+}
+
+/// Every file below `dir`, as paths.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
 async fn put_file_is_atomic(env: Env) {
     let content = data(24 * MIB + 3, 4);
     let size = content.len() as u64;

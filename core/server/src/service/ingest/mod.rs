@@ -318,8 +318,32 @@ impl Ingest {
     ) -> Result<Outcome, IngestError> {
         let mut clock = StageClock::new();
         self.report_stage(job, "hashing");
-        let (source_hash, source_size) = sha256_file(&job.source)
-            .await
+        let staged_mp3 = self.cfg.staging_dir().join(format!("{}.mp3", new_id()));
+        let _cleanup = RemoveOnDrop(staged_mp3.clone());
+        let settings = self.mp3_settings();
+        // Three things read the file at once: the hash, the probe, and the remux fast path
+        // (which answers at once for anything but a plain MP3 to be remuxed, and then makes
+        // its output durable and hashes it). A duplicate MP3 costs a remux more, a new one the
+        // hash and the probe less. Anything else is converted only once the hash shows it is new.
+        let early_copy = {
+            let (source, dst, flag) = (job.source.clone(), staged_mp3.clone(), cancel.clone());
+            let settings = settings.clone();
+            move || -> Result<_, IngestError> {
+                let copied = chillfi_media::copy_mp3_frames(&source, &dst, &settings, &flag)
+                    .map_err(|e| IngestError::Rejected(e.to_string()))?;
+                match copied {
+                    Some(report) => Ok(Some((report, seal(&dst).map_err(IngestError::internal)?))),
+                    None => Ok(None),
+                }
+            }
+        };
+        let source = job.source.clone();
+        let (hashed, probed, copied) = tokio::join!(
+            sha256_file(&job.source),
+            blocking(move || chillfi_media::probe(&source)),
+            blocking(early_copy),
+        );
+        let (source_hash, source_size) = hashed
             .map_err(|e| IngestError::Rejected(format!("the file could not be read: {e}")))?;
         if source_size == 0 {
             return Err(IngestError::Rejected("the file is empty".into()));
@@ -327,34 +351,35 @@ impl Ingest {
         if let Some(existing) = self.songs.by_source_hash(&source_hash)? {
             return Ok(Outcome::Duplicate(self.songs.view(&existing)));
         }
-        clock.lap("hash");
-
         self.report_stage(job, "probing");
-        let source = job.source.clone();
-        let probe = blocking(move || chillfi_media::probe(&source))
-            .await?
-            .map_err(|e| IngestError::Rejected(e.to_string()))?;
-        clock.lap("probe");
-
-        self.report_stage(job, "converting");
-        let staged_mp3 = self.cfg.staging_dir().join(format!("{}.mp3", new_id()));
-        let settings = self.mp3_settings();
-        let (source, dst, flag) = (job.source.clone(), staged_mp3.clone(), cancel.clone());
-        let converted =
-            blocking(move || chillfi_media::convert_to_mp3(&source, &dst, &settings, &flag))
-                .await?;
-        let _cleanup = RemoveOnDrop(staged_mp3.clone());
-        let report = converted.map_err(|e| IngestError::Rejected(e.to_string()))?;
-        clock.lap(match report.kind {
-            ConvertKind::Remuxed => "remux",
-            ConvertKind::Encoded => "convert",
+        let probe = probed?.map_err(|e| IngestError::Rejected(e.to_string()))?;
+        let copied = copied??;
+        clock.lap(match copied {
+            Some(_) => "hash_probe_remux_seal",
+            None => "hash_probe",
         });
 
+        self.report_stage(job, "converting");
+        let (report, (hash, size)) = match copied {
+            Some(done) => done,
+            None => {
+                let (source, dst, flag) = (job.source.clone(), staged_mp3.clone(), cancel.clone());
+                let report = blocking(move || {
+                    chillfi_media::convert_to_mp3(&source, &dst, &settings, &flag)
+                })
+                .await?
+                .map_err(|e| IngestError::Rejected(e.to_string()))?;
+                clock.lap(match report.kind {
+                    ConvertKind::Remuxed => "remux",
+                    ConvertKind::Encoded => "convert",
+                });
+                let staged = staged_mp3.clone();
+                let sealed = blocking(move || seal(&staged)).await?;
+                clock.lap("seal");
+                (report, sealed.map_err(IngestError::internal)?)
+            }
+        };
         self.report_stage(job, "storing");
-        let (hash, size) = sha256_file(&staged_mp3)
-            .await
-            .map_err(IngestError::internal)?;
-        clock.lap("hash_output");
         let song_key = song_blob_key(&hash);
         let cover = match &job.cover {
             Some(path) => Some(read_cover(path).await?),
@@ -368,7 +393,7 @@ impl Ingest {
         self.jobs.write_intent(&job.id, keys).await?;
         clock.lap("intent_fsync");
         self.blobs
-            .put_file(&song_key, &staged_mp3, "audio/mpeg")
+            .put_moved(&song_key, &staged_mp3, "audio/mpeg")
             .await
             .map_err(IngestError::storage)?;
         if let (Some(key), Some((data, mime, _))) = (&cover_key, cover) {
@@ -528,24 +553,39 @@ impl StageClock {
 /// blocking pool for every buffer).
 pub async fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
     let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut file = std::fs::File::open(&path)?;
-        let mut sha = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut total = 0u64;
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            total += n as u64;
-            sha.update(&buf[..n]);
+    tokio::task::spawn_blocking(move || sha256_of(&path))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+fn sha256_of(path: &Path) -> std::io::Result<(String, u64)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
         }
-        Ok((hex::encode(sha.finalize()), total))
+        total += n as u64;
+        sha.update(&buf[..n]);
+    }
+    Ok((hex::encode(sha.finalize()), total))
+}
+
+/// Makes a staged output durable and hashes it (for its name), both at once: the disk syncs
+/// while a core hashes.
+fn seal(path: &Path) -> std::io::Result<(String, u64)> {
+    std::thread::scope(|scope| {
+        let synced = scope.spawn(|| std::fs::File::open(path)?.sync_data());
+        let hashed = sha256_of(path);
+        synced
+            .join()
+            .map_err(|_| std::io::Error::other("the sync thread panicked"))??;
+        hashed
     })
-    .await
-    .map_err(std::io::Error::other)?
 }
 
 const MAX_COVER_BYTES: u64 = 10 * 1024 * 1024;
