@@ -19,7 +19,7 @@ use crate::store::db::Db;
 use crate::store::player::Player;
 use crate::store::playlists::Playlists;
 use crate::store::shares::Shares;
-use crate::store::songs::Songs;
+use crate::store::songs::{LoadedIndex, Songs};
 use crate::store::users::Users;
 
 pub struct AppState {
@@ -79,34 +79,26 @@ impl Stores {
     pub fn open(cfg: &Config) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&cfg.data_dir)?;
         let started = std::time::Instant::now();
-        // Building the index reads every song record, and sled keeps all it read (about the
-        // data size, whatever its cache budget) while the database stays open. So the index is
-        // built through handles that are then closed and their memory handed back: one per
-        // slice of the library, about 64 MiB of database each (at most 8), so the peak holds
-        // one slice's pages, not all of them.
-        let parts = crate::store::db::size_on_disk(&cfg.db_dir())
-            .div_ceil(64 * 1024 * 1024)
-            .clamp(1, 8) as usize;
-        let parts = parts.next_power_of_two();
-        let mut index = crate::store::songs::LoadedIndex::empty();
-        for part in 0..parts {
-            // The first open refuses a database a running server holds; later ones wait for
-            // sled to release the lock of the handle this loop just dropped.
-            let db = match part {
-                0 => Db::open(&cfg.db_dir())?,
-                _ => Db::reopen(&cfg.db_dir())?,
-            };
-            Songs::load_index_part(&db, &mut index, part, parts)?;
-            drop(db);
-            crate::store::db::release_freed_memory();
-        }
-        let db = Db::reopen(&cfg.db_dir())?;
+        // The first open refuses a database another process holds (a running server).
+        let db = Db::open(&cfg.db_dir())?;
+        let (db, index, from) = match LoadedIndex::from_saved(&db, &cfg.index_path())? {
+            Some(index) => {
+                // The reader's buffers and texts it copied leave holes among what stays.
+                crate::store::db::release_freed_memory();
+                (db, index, "the index saved at the last close")
+            }
+            None => {
+                drop(db);
+                let index = Self::index_from_records(cfg)?;
+                (Db::reopen(&cfg.db_dir())?, index, "the song records")
+            }
+        };
         let users = Users::new(&db)?;
         let songs = Songs::with_index(&db, index)?;
         tracing::info!(
             songs = songs.count(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            parts,
+            from,
             "library loaded"
         );
         let player = Player::new(&db)?;
@@ -126,6 +118,46 @@ impl Stores {
             favourites,
         })
     }
+}
+
+impl Stores {
+    /// Builds the song index from the records. Reading every record makes sled keep all it
+    /// read (about the data size, whatever its cache budget) while the database stays open. So
+    /// the index is built through handles that are then closed and their memory handed back: one
+    /// per slice of the library, about 64 MiB of database each (at most 8), so the peak holds
+    /// one slice's pages, not all of them.
+    fn index_from_records(cfg: &Config) -> anyhow::Result<LoadedIndex> {
+        let parts = crate::store::db::size_on_disk(&cfg.db_dir())
+            .div_ceil(64 * 1024 * 1024)
+            .clamp(1, 8) as usize;
+        let parts = parts.next_power_of_two();
+        let mut index = LoadedIndex::empty();
+        for part in 0..parts {
+            let db = Db::reopen(&cfg.db_dir())?;
+            Songs::load_index_part(&db, &mut index, part, parts)?;
+            drop(db);
+            crate::store::db::release_freed_memory();
+        }
+        Ok(index)
+    }
+
+    /// See [`close`].
+    pub fn close(&self, cfg: &Config) -> anyhow::Result<()> {
+        close(&self.songs, &self.db, cfg)
+    }
+}
+
+/// Saves the song index for the next open (see `store/songs/snapshot.rs`) and flushes the
+/// database. Blocking; called after the last request.
+pub fn close(songs: &Songs, db: &Db, cfg: &Config) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    songs.save_index(db, &cfg.index_path())?;
+    tracing::info!(
+        songs = songs.count(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "library index saved for the next start"
+    );
+    Ok(())
 }
 
 impl AppState {

@@ -253,7 +253,7 @@ async fn seed_library(cfg: Config, count: usize, mp3: PathBuf) -> anyhow::Result
         };
         let _duplicate = stores.songs.insert(&song)?;
     }
-    stores.db.flush().await?;
+    stores.close(&cfg)?;
     eprintln!("{} songs in the library", stores.songs.count());
     Ok(())
 }
@@ -284,7 +284,7 @@ async fn import(cfg: Config, dir: PathBuf, owner: Option<String>) -> anyhow::Res
         let _ = tokio::signal::ctrl_c().await;
     };
     let failed = ingest::import::import_dir(&ingest, &dir, &owner.id, out, stop).await?;
-    stores.db.flush().await?;
+    stores.close(&cfg)?;
     anyhow::ensure!(failed == 0, "{failed} file(s) could not be imported");
     Ok(())
 }
@@ -314,6 +314,7 @@ fn backup(cfg: &Config, file: &std::path::Path, with_blobs: bool) -> anyhow::Res
         if let Sent::NoServer = sent {
             let stores = open_stores(cfg)?;
             service::backup::write(cfg, &stores.db, with_blobs, &mut out)?;
+            stores.close(cfg)?;
         }
         out.flush()?;
         out.get_ref().sync_all()?;
@@ -468,6 +469,6 @@ fn user_command(cfg: &Config, command: UserCommand) -> anyhow::Result<()> {
         Request::PluginList | Request::Import { .. } | Request::Backup { .. } => Vec::new(),
     };
     print_lines(lines);
-    stores.db.flush_blocking()?;
+    stores.close(cfg)?;
     Ok(())
 }

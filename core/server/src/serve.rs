@@ -140,7 +140,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")?;
     let _ = std::fs::remove_file(&control_path);
-    stores.db.flush().await?;
+    // After the last request: a restart reads the index back instead of every record.
+    let (songs, db) = (app.songs.clone(), app.db.clone());
+    let saved = tokio::task::spawn_blocking(move || app::close(&songs, &db, &cfg)).await?;
+    if let Err(e) = saved {
+        // The next start builds the index from the records instead.
+        tracing::error!("{e:#}");
+        app.db.flush().await?;
+    }
     tracing::info!("stopped cleanly");
     Ok(())
 }

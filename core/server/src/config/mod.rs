@@ -551,6 +551,11 @@ impl Config {
     }
 
     /// Where uploads are assembled and conversions written before they reach the blob store.
+    /// The song index saved when the stores close (`store/songs/snapshot.rs`).
+    pub fn index_path(&self) -> PathBuf {
+        self.data_dir.join("library-index.bin")
+    }
+
     pub fn staging_dir(&self) -> PathBuf {
         self.data_dir.join("staging")
     }

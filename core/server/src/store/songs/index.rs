@@ -195,9 +195,58 @@ impl Entry {
     pub(super) fn genre_key(&self) -> &str {
         self.span(self.cuts[2], self.folded.len())
     }
-    /// Folded title, artist and album: what search looks in.
-    pub(super) fn searchable(&self) -> &str {
-        self.span(0, self.cuts[2] as usize - 1)
+}
+
+/// The entries by id: a set of entries found by the id each carries, rather than a map from a
+/// second copy of it (16 bytes less per song, 30 MB at a million).
+#[derive(Default)]
+pub(super) struct Entries(HashSet<ById>);
+
+struct ById(Arc<Entry>);
+
+impl std::borrow::Borrow<str> for ById {
+    fn borrow(&self) -> &str {
+        &self.0.id
+    }
+}
+
+impl std::hash::Hash for ById {
+    // As `str` hashes, which `Borrow<str>` requires.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (*self.0.id).hash(state);
+    }
+}
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for ById {}
+
+impl Entries {
+    pub(super) fn get(&self, id: &str) -> Option<&Arc<Entry>> {
+        self.0.get(id).map(|e| &e.0)
+    }
+    pub(super) fn contains_key(&self, id: &str) -> bool {
+        self.0.contains(id)
+    }
+    pub(super) fn values(&self) -> impl Iterator<Item = &Arc<Entry>> {
+        self.0.iter().map(|e| &e.0)
+    }
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub(super) fn reserve(&mut self, more: usize) {
+        self.0.reserve(more);
+    }
+    /// Adds or replaces the entry with this id.
+    pub(super) fn insert(&mut self, entry: Arc<Entry>) {
+        self.0.replace(ById(entry));
+    }
+    pub(super) fn remove(&mut self, id: &str) -> Option<Arc<Entry>> {
+        self.0.take(id).map(|e| e.0)
     }
 }
 
@@ -212,7 +261,7 @@ pub(super) struct Group {
 
 #[derive(Default)]
 pub(super) struct Index {
-    pub(super) entries: HashMap<Arc<str>, Arc<Entry>>,
+    pub(super) entries: Entries,
     pub(super) by_album: HashMap<Arc<str>, Group>,
     pub(super) by_artist: HashMap<Arc<str>, Group>,
     /// Uploader ids and cover keys, shared by the entries that hold them.
@@ -300,7 +349,7 @@ impl Index {
         });
         album_group.members.push(entry.clone());
         artist_group.members.push(entry.clone());
-        self.entries.insert(entry.id.clone(), entry);
+        self.entries.insert(entry);
         self.snapshot = None;
     }
 

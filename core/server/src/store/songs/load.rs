@@ -42,7 +42,7 @@ pub(super) fn load_songs(
 
 /// The in-memory index of a library, built part by part with [`Songs::load_index_part`]; it
 /// holds no database handle.
-pub struct LoadedIndex(Index);
+pub struct LoadedIndex(pub(super) Index);
 
 impl LoadedIndex {
     pub fn empty() -> Self {

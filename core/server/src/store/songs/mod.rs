@@ -31,6 +31,7 @@ mod index;
 mod load;
 mod query;
 mod record;
+mod snapshot;
 mod write;
 
 pub use load::LoadedIndex;
@@ -212,6 +213,19 @@ impl Songs {
                 total: order.len(),
             };
         }
+        if let (Some(pass), false) = (&pass, matcher.fields) {
+            // Only the search words: the total is a count, and the walk stops at the page.
+            let items = rows
+                .filter(|&r| pass[r])
+                .skip(offset)
+                .take(limit)
+                .filter_map(|r| self.view_entry(&snapshot.rows[r]))
+                .collect();
+            return Page {
+                items,
+                total: pass.iter().filter(|p| **p).count(),
+            };
+        }
         let mut total = 0;
         let mut items = Vec::new();
         for row in rows {
@@ -350,7 +364,7 @@ impl Songs {
 mod tests {
     use super::*;
 
-    fn song(id: &str, source: &str, album: &str) -> Song {
+    pub(super) fn song(id: &str, source: &str, album: &str) -> Song {
         Song {
             id: id.into(),
             title: format!("Title {id}"),

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
-use super::index::Entry;
+use super::index::{Entries, Entry};
 use super::record::{SongView, fold};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -122,30 +122,129 @@ pub(super) fn compare(a: &Entry, b: &Entry, sort: SongSort) -> std::cmp::Orderin
         .then_with(|| a.id.cmp(&b.id))
 }
 
-/// The library frozen for listing: the entries as numbered rows, their folded text in one
-/// buffer (search scans memory linearly instead of visiting 100 000 heap objects), and sort
-/// orders as row numbers.
+/// The library frozen for listing: the entries as numbered rows, the folded texts search looks
+/// in, and sort orders as row numbers. Titles are one buffer (search scans memory linearly
+/// instead of visiting a million heap objects); artist and album names, shared by many songs,
+/// are kept once each and rows point at them, which makes the text scanned per search less than
+/// half of what "title, artist, album" per song would be.
 pub(super) struct Snapshot {
     pub(super) rows: Vec<Arc<Entry>>,
-    pub(super) text: Vec<u8>,
-    pub(super) starts: Vec<u32>,
+    titles: Texts,
+    artists: Texts,
+    albums: Texts,
+    /// Per row: its artist's and its album's number in `artists` and `albums`.
+    row_artist: Vec<u32>,
+    row_album: Vec<u32>,
     pub(super) orders: Mutex<HashMap<SongSort, Arc<Vec<u32>>>>,
 }
 
+/// Texts one after the other, each ended by a NUL (no search word holds one, so a match never
+/// spans two texts).
+#[derive(Default)]
+struct Texts {
+    bytes: Vec<u8>,
+    starts: Vec<u32>,
+}
+
+impl Texts {
+    fn push(&mut self, text: &str) -> u32 {
+        self.starts.push(self.bytes.len() as u32);
+        self.bytes.extend_from_slice(text.as_bytes());
+        self.bytes.push(0);
+        self.starts.len() as u32 - 1
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let start = self.starts[i] as usize;
+        let end = self
+            .starts
+            .get(i + 1)
+            .map_or(self.bytes.len(), |s| *s as usize);
+        &self.bytes[start..end]
+    }
+
+    /// Which texts hold a match of `finder`; big ones are scanned half per thread.
+    fn find_all(&self, finder: &memchr::memmem::Finder) -> Vec<bool> {
+        let mut hit = vec![false; self.len()];
+        let half = self.len() / 2;
+        if half < 4096 {
+            self.scan(finder, 0, &mut hit);
+            return hit;
+        }
+        let (low, high) = hit.split_at_mut(half);
+        std::thread::scope(|scope| {
+            scope.spawn(|| self.scan(finder, half, high));
+            self.scan(finder, 0, low);
+        });
+        hit
+    }
+
+    /// Marks in `hit` the texts from `first` on (as many as `hit` has) that hold a match.
+    fn scan(&self, finder: &memchr::memmem::Finder, first: usize, hit: &mut [bool]) {
+        let Some(&begin) = self.starts.get(first) else {
+            return;
+        };
+        let end = self
+            .starts
+            .get(first + hit.len())
+            .map_or(self.bytes.len(), |s| *s as usize);
+        let starts = &self.starts[first..first + hit.len()];
+        let bytes = &self.bytes[..end];
+        // After a hit the scan resumes at the next text: one hit per text is enough.
+        let (mut from, mut row) = (begin as usize, 0);
+        while let Some(found) = finder.find(&bytes[from..]) {
+            let pos = from + found;
+            while row + 1 < starts.len() && starts[row + 1] as usize <= pos {
+                row += 1;
+            }
+            hit[row] = true;
+            match starts.get(row + 1) {
+                Some(&next) => from = next as usize,
+                None => break,
+            }
+        }
+    }
+}
+
 impl Snapshot {
-    pub(super) fn new(entries: &HashMap<Arc<str>, Arc<Entry>>) -> Self {
+    pub(super) fn new(entries: &Entries) -> Self {
         let rows: Vec<Arc<Entry>> = entries.values().cloned().collect();
-        let mut text = Vec::new();
-        let mut starts = Vec::with_capacity(rows.len());
+        let mut titles = Texts::default();
+        let (mut artists, mut albums) = (Texts::default(), Texts::default());
+        let (mut artist_numbers, mut album_numbers) = (HashMap::new(), HashMap::new());
+        let mut row_artist = Vec::with_capacity(rows.len());
+        let mut row_album = Vec::with_capacity(rows.len());
         for e in &rows {
-            starts.push(text.len() as u32);
-            text.extend_from_slice(e.searchable().as_bytes());
-            text.push(0);
+            titles.push(e.title_key());
+            for (key, texts, numbers, row_numbers) in [
+                (
+                    e.artist_key(),
+                    &mut artists,
+                    &mut artist_numbers,
+                    &mut row_artist,
+                ),
+                (
+                    e.album_key(),
+                    &mut albums,
+                    &mut album_numbers,
+                    &mut row_album,
+                ),
+            ] {
+                let number = *numbers.entry(key).or_insert_with(|| texts.push(key));
+                row_numbers.push(number);
+            }
         }
         Self {
             rows,
-            text,
-            starts,
+            titles,
+            artists,
+            albums,
+            row_artist,
+            row_album,
             orders: Mutex::default(),
         }
     }
@@ -162,33 +261,120 @@ impl Snapshot {
         order
     }
 
-    /// Which rows hold every word; `None` when there are no words.
+    /// Which rows hold every word (in title, artist or album); `None` when there are no words.
+    /// The longest word (likely the rarest) goes first; later ones look only at the titles of
+    /// the rows still in, or at all titles again while many are.
     pub(super) fn search(&self, words: &[String]) -> Option<Vec<bool>> {
-        if words.is_empty() {
-            return None;
-        }
-        let mut pass = vec![true; self.rows.len()];
+        let mut words: Vec<&str> = words.iter().map(String::as_str).collect();
+        words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+        let mut pass: Option<Vec<bool>> = None;
         for word in words {
-            let mut hit = vec![false; self.rows.len()];
             let finder = memchr::memmem::Finder::new(word.as_bytes());
-            // Words hold no NUL (the row separator), so a match never spans two rows. After a
-            // hit the scan resumes at the next row: one hit per row is enough.
-            let (mut from, mut row) = (0, 0);
-            while let Some(found) = finder.find(&self.text[from..]) {
-                let pos = from + found;
-                while row + 1 < self.starts.len() && self.starts[row + 1] as usize <= pos {
-                    row += 1;
+            let artists = self.artists.find_all(&finder);
+            let albums = self.albums.find_all(&finder);
+            let in_names = |row: usize| {
+                artists[self.row_artist[row] as usize] || albums[self.row_album[row] as usize]
+            };
+            let left = pass
+                .as_ref()
+                .map_or(self.titles.len(), |p| p.iter().filter(|p| **p).count());
+            pass = Some(match pass {
+                Some(mut pass) if left <= self.titles.len() / 16 => {
+                    for (row, p) in pass.iter_mut().enumerate().filter(|(_, p)| **p) {
+                        *p = in_names(row) || finder.find(self.titles.get(row)).is_some();
+                    }
+                    pass
                 }
-                hit[row] = true;
-                match self.starts.get(row + 1) {
-                    Some(&next) => from = next as usize,
-                    None => break,
+                earlier => {
+                    let mut hit = self.titles.find_all(&finder);
+                    // Name hits spread to their rows; skipped when no name matched.
+                    if artists.contains(&true) || albums.contains(&true) {
+                        let rows = hit.iter_mut().zip(&self.row_artist).zip(&self.row_album);
+                        for ((hit, &artist), &album) in rows {
+                            *hit = *hit
+                                || artists.get(artist as usize) == Some(&true)
+                                || albums.get(album as usize) == Some(&true);
+                        }
+                    }
+                    if let Some(earlier) = earlier {
+                        for (hit, was) in hit.iter_mut().zip(earlier) {
+                            *hit &= was;
+                        }
+                    }
+                    hit
                 }
-            }
-            for (p, h) in pass.iter_mut().zip(hit) {
-                *p &= h;
-            }
+            });
         }
-        Some(pass)
+        pass
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot of (title, artist, album) rows only (search looks at nothing else).
+    fn texts(rows: &[[String; 3]]) -> Snapshot {
+        let mut snapshot = Snapshot {
+            rows: Vec::new(),
+            titles: Texts::default(),
+            artists: Texts::default(),
+            albums: Texts::default(),
+            row_artist: Vec::new(),
+            row_album: Vec::new(),
+            orders: Mutex::default(),
+        };
+        let mut numbers = [HashMap::new(), HashMap::new()];
+        for [title, artist, album] in rows {
+            snapshot.titles.push(title);
+            let n = *numbers[0]
+                .entry(artist.clone())
+                .or_insert_with(|| snapshot.artists.push(artist));
+            snapshot.row_artist.push(n);
+            let n = *numbers[1]
+                .entry(album.clone())
+                .or_insert_with(|| snapshot.albums.push(album));
+            snapshot.row_album.push(n);
+        }
+        snapshot
+    }
+
+    #[test]
+    fn search_finds_exactly_the_rows_holding_every_word() {
+        // Enough rows for the two-thread scan, words common and rare, at row edges too.
+        let rows: Vec<[String; 3]> = (0..20_000)
+            .map(|i| {
+                [
+                    format!("song {i}"),
+                    format!("artist {}", i % 7),
+                    format!("album {}", i % 501),
+                ]
+            })
+            .collect();
+        let snapshot = texts(&rows);
+        for words in [
+            &["song"][..],
+            &["1999"],
+            &["artist 3", "album 42"],
+            &["album 42", "song 1"],
+            &["song 12", "artist"],
+            &["1"],
+            &["artist 6", "song 1", "album 5"],
+            &["nowhere"],
+            &["song", "nowhere"],
+        ] {
+            let owned: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+            let got = snapshot.search(&owned).unwrap();
+            let want: Vec<bool> = rows
+                .iter()
+                .map(|r| {
+                    words
+                        .iter()
+                        .all(|w| r.iter().any(|field| field.contains(w)))
+                })
+                .collect();
+            assert!(got == want, "{words:?}");
+        }
+        assert!(snapshot.search(&[]).is_none());
     }
 }
