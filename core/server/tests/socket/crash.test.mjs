@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  ADMIN, ALICE, Server, flacWithCover, login, ok, sineFile, startServer, uploadChunks, waitForMatch,
+  ADMIN, ALICE, Server, flacWithCover, login, ok, runCli, sineFile, startServer, uploadChunks, uploadSongs,
+  waitForMatch,
 } from './harness.mjs';
 
 const CHUNK = 1024 * 1024;
@@ -30,6 +31,69 @@ async function health(server, ms = 1000) {
 }
 
 describe('crashes and restarts', () => {
+  // Issue 11: a clean stop saves the song index and the next start reads it back instead of
+  // every record; it must give the very same library, and never a stale one.
+  it('a restart shows the same library, from the saved index after a clean stop and from the records after kill -9', async () => {
+    const server = await startServer();
+    const media = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-restart-'));
+    const library = async (srv) => {
+      const { socket } = await login(srv, ALICE);
+      const songs = (await ok(socket, 'song:list', { sort: 'title', limit: 100 })).items
+        .map((s) => `${s.id} ${s.title} | ${s.artist} | ${s.album} | plays ${s.playCount}`);
+      const albums = (await ok(socket, 'album:list', {})).items.map((a) => `${a.id} ${a.name} ${a.songCount}`);
+      const found = (await ok(socket, 'song:list', { filters: { search: 'tone 2' }, limit: 10 })).items.map((s) => s.id);
+      socket.close();
+      return { songs, albums, found };
+    };
+    const loadedFrom = (srv) => /library loaded.*from="([^"]+)"/.exec(srv.logs)?.[1];
+    try {
+      const { socket } = await login(server, ALICE);
+      const files = tones(media, 'tone', 3).map((file, i) => ({
+        file, metadata: { title: `Tone ${i}`, artist: `Player ${i % 2}`, album: `Set ${i % 2}` },
+      }));
+      const songs = await uploadSongs(socket, files);
+      await ok(socket, 'song:recordListen', { songId: songs[1].id });
+      await ok(socket, 'song:recordListen', { songId: songs[1].id });
+      socket.close();
+      const before = await library(server);
+      assert.equal(before.songs.length, 3);
+      assert.ok(before.songs.some((s) => s.endsWith('plays 2')), before.songs.join('\n'));
+
+      await server.stop();
+      assert.ok(fs.existsSync(path.join(server.dataDir, 'library-index.bin')), 'saved at the stop');
+      const again = await new Server({ dataDir: server.dataDir, env: server.env }).start();
+      assert.equal(loadedFrom(again), 'the index saved at the last close');
+      assert.deepEqual(await library(again), before);
+      await again.stop();
+
+      // A song imported with the server stopped: the import reads the saved index, adds the
+      // song and saves again; the next start shows it.
+      const extra = path.join(media, 'extra');
+      fs.mkdirSync(extra);
+      sineFile(extra, 'late.flac', { seconds: 2, freq: 900, codec: ['-c:a', 'flac'] });
+      const imported = await runCli(server.dataDir, ['import', extra, '--owner', 'alice']);
+      assert.equal(imported.code, 0, imported.stderr);
+      const third = await new Server({ dataDir: server.dataDir, env: server.env }).start();
+      assert.equal(loadedFrom(third), 'the index saved at the last close');
+      const withImport = await library(third);
+      assert.equal(withImport.songs.length, 4);
+      assert.ok(withImport.songs.some((s) => s.includes(' late |')), withImport.songs.join('\n'));
+
+      // kill -9 saves nothing: the start after it builds the index from the records.
+      await third.stop('SIGKILL');
+      const fourth = await new Server({ dataDir: server.dataDir, env: server.env }).start();
+      try {
+        assert.equal(loadedFrom(fourth), 'the song records');
+        assert.deepEqual(await library(fourth), withImport);
+      } finally {
+        await fourth.stop();
+      }
+    } finally {
+      await server.stop();
+      fs.rmSync(media, { recursive: true, force: true });
+    }
+  });
+
   // Item 8: the start-up sweeps what a kill leaves behind.
   it('removes temp blob files and staged upload bytes that no upload owns at start', async () => {
     const server = await startServer({ env: { CHILLFI_LOG__LEVEL: 'info' } });
