@@ -31,7 +31,7 @@ mod validate;
 mod watch;
 
 pub use error::PluginError;
-pub use manifest::{KNOWN_CAPABILITIES, SUPPORTED_WIT_VERSIONS};
+pub use manifest::{KNOWN_CAPABILITIES, SUPPORTED_WIT_VERSIONS, valid_name};
 pub use registry::PluginHost;
 pub use types::*;
 pub use watch::PluginWatcher;

@@ -119,6 +119,11 @@ enum PluginCommand {
     /// Load a plugin folder (plugin.toml + component) or a .wasm component without installing
     /// it, and report its world, WIT version and kind. Exits nonzero when it cannot be loaded.
     Check { path: PathBuf },
+    /// Install a plugin folder or a .tar.gz of one into the plugins folder (checked first; an
+    /// installed plugin of that name is replaced). A running server loads it by itself.
+    Install { path: PathBuf },
+    /// Remove an installed plugin from the plugins folder (its saved settings are kept).
+    Remove { name: String },
 }
 
 #[derive(Subcommand)]
@@ -379,6 +384,33 @@ fn plugin_command(cfg: &Config, command: PluginCommand) -> anyhow::Result<()> {
             println!("imports: {}", report.imports.join(", "));
             println!("exports: {}", report.exports.join(", "));
             println!("ok: {} loads", path.display());
+            Ok(())
+        }
+        PluginCommand::Install { path } => {
+            let dir = cfg.plugins_dir();
+            let installed = service::plugin_files::install(&path, &dir)?;
+            println!(
+                "{} {} {} ({}, {}) into {}",
+                if installed.replaced {
+                    "replaced"
+                } else {
+                    "installed"
+                },
+                installed.name,
+                installed.version,
+                installed.report.kind,
+                installed.report.world,
+                dir.display()
+            );
+            println!(
+                "a running server loads it within seconds: `chillfi plugin list` shows its state"
+            );
+            Ok(())
+        }
+        PluginCommand::Remove { name } => {
+            let dir = cfg.plugins_dir();
+            service::plugin_files::remove(&name, &dir)?;
+            println!("removed {name} from {}", dir.display());
             Ok(())
         }
         PluginCommand::List => {

@@ -11,6 +11,7 @@ pub mod library;
 pub mod lyrics;
 pub mod marks;
 pub mod playlists;
+pub mod plugin_files;
 pub mod setup;
 pub mod sharing;
 pub mod stream_urls;

@@ -448,6 +448,39 @@ describe('hostile plugins, the folder watcher and the CLI', () => {
     assert.match(r.stderr, /kind/);
   });
 
+  it('`chillfi plugin install` (a folder or a .tar.gz) and `plugin remove` work while the server runs', async () => {
+    const env = { CHILLFI_PLUGINS__DIR: plugins };
+    const listed = async () => byName((await ok(admin.socket, 'plugin:list')).items, 'my-enricher');
+    assert.equal(await listed(), undefined);
+
+    const first = cli(server.dataDir, ['plugin', 'install', pluginSource('my-enricher')], env);
+    assert.match(first, /installed my-enricher 0\.1\.0 \(enricher, chillfi:plugin\/enricher@0\.1\.0\)/);
+    await waitUntil(async () => (await listed())?.state === 'enabled', 20000, 'the server to load the installed plugin');
+    assert.ok(fs.existsSync(path.join(plugins, 'my-enricher', 'my-enricher.wasm')));
+
+    const archive = path.join(media, 'my-enricher.tar.gz');
+    const packed = spawnSync('tar', ['czf', archive, '-C', path.dirname(pluginSource('my-enricher')), 'my-enricher']);
+    assert.equal(packed.status, 0, String(packed.stderr));
+    assert.match(cli(server.dataDir, ['plugin', 'install', archive], env), /replaced my-enricher 0\.1\.0/);
+
+    // Not a plugin: refused with a reason, the installed one untouched.
+    const garbage = path.join(media, 'not-a-plugin.tar.gz');
+    fs.writeFileSync(garbage, 'not gzip');
+    for (const bad of [garbage, path.join(media, 'nowhere')]) {
+      const r = spawnSync(BIN, ['--data-dir', server.dataDir, 'plugin', 'install', bad], { env: { ...process.env, ...env }, encoding: 'utf8' });
+      assert.notEqual(r.status, 0, r.stdout);
+      assert.ok(r.stderr.includes(path.basename(bad)), r.stderr);
+    }
+    assert.deepEqual(fs.readdirSync(plugins).filter((n) => n.startsWith('.')), [], 'no staging folder left');
+
+    assert.match(cli(server.dataDir, ['plugin', 'remove', 'my-enricher'], env), /removed my-enricher/);
+    await waitUntil(async () => (await listed()) === undefined, 20000, 'the server to unload the removed plugin');
+    assert.ok(!fs.existsSync(path.join(plugins, 'my-enricher')));
+    const again = spawnSync(BIN, ['--data-dir', server.dataDir, 'plugin', 'remove', 'my-enricher'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.notEqual(again.status, 0);
+    assert.match(again.stderr, /no plugin "my-enricher" is installed/);
+  });
+
   it('a share handler can refuse links and deny access; a denied link answers like an expired one', async () => {
     const file = sineFile(media, 'Shared Artist - Shared Song.wav', { seconds: 1, freq: 880 });
     const [song] = await uploadSongs(alice.socket, [{ file }]);

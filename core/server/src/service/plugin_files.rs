@@ -1,0 +1,275 @@
+//! Installing and removing plugins: files in the plugins folder, which a running server's
+//! folder watcher picks up (load, reload, unload) by itself. A plugin comes as a folder
+//! (`plugin.toml` and `<name>.wasm`) or a `.tar.gz` of one; it is checked like `plugin check`
+//! before anything in the plugins folder changes, and it replaces an installed plugin of the same
+//! name in one rename. Its saved state and settings (in `plugin-state/`) are kept across a
+//! reinstall and a removal.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, bail, ensure};
+
+/// Largest plugin accepted, unpacked (components are a few MB; the limit stops archive bombs).
+const MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Files a plugin may have (a manifest, a component, a readme, a licence...).
+const MAX_FILES: usize = 32;
+
+/// What was installed.
+pub struct Installed {
+    pub name: String,
+    pub version: String,
+    pub report: chillfi_plugin_host::ComponentReport,
+    /// True when a plugin of that name was there before.
+    pub replaced: bool,
+}
+
+/// Installs the plugin at `source` into `plugins_dir` (see the module docs).
+pub fn install(source: &Path, plugins_dir: &Path) -> anyhow::Result<Installed> {
+    fs::create_dir_all(plugins_dir)
+        .with_context(|| format!("creating {}", plugins_dir.display()))?;
+    // Unpacked beside its destination (same filesystem: the final move is a rename), in a
+    // dot-folder the plugin host does not look at.
+    let staging = tempfile::Builder::new()
+        .prefix(".install-")
+        .tempdir_in(plugins_dir)
+        .with_context(|| format!("writing in {}", plugins_dir.display()))?;
+    let unpacked = staging.path().join("plugin");
+    fs::create_dir(&unpacked)?;
+    let meta = fs::metadata(source).with_context(|| format!("reading {}", source.display()))?;
+    if meta.is_dir() {
+        copy_folder(source, &unpacked)?;
+    } else if is_tar_gz(source) {
+        unpack(source, &unpacked)?;
+    } else {
+        bail!(
+            "{} is neither a plugin folder nor a .tar.gz of one",
+            source.display()
+        );
+    }
+    let folder = plugin_folder(&unpacked)?;
+    let report = chillfi_plugin_host::check(&folder)
+        .map_err(|e| anyhow::anyhow!("{} is not a plugin that loads: {e}", source.display()))?;
+    let (Some(name), Some(version)) = (report.plugin_name.clone(), report.plugin_version.clone())
+    else {
+        bail!("{} has no plugin.toml", source.display());
+    };
+    let target = plugins_dir.join(&name);
+    let replaced = target.exists();
+    if replaced {
+        // Moved aside, not deleted, until the new one is in place.
+        let aside = staging.path().join("previous");
+        fs::rename(&target, &aside)
+            .with_context(|| format!("moving the installed {name} aside"))?;
+    }
+    fs::rename(&folder, &target)
+        .with_context(|| format!("installing into {}", target.display()))?;
+    sync_dir(plugins_dir);
+    Ok(Installed {
+        name,
+        version,
+        report,
+        replaced,
+    })
+}
+
+/// Removes the installed plugin `name` from `plugins_dir`.
+pub fn remove(name: &str, plugins_dir: &Path) -> anyhow::Result<()> {
+    ensure!(
+        chillfi_plugin_host::valid_name(name),
+        "{name:?} is not a plugin name (lowercase letters, digits and dashes)"
+    );
+    let target = plugins_dir.join(name);
+    ensure!(
+        target.is_dir(),
+        "no plugin {name:?} is installed in {}",
+        plugins_dir.display()
+    );
+    // Out of the host's sight in one rename, then deleted.
+    let trash = tempfile::Builder::new()
+        .prefix(".remove-")
+        .tempdir_in(plugins_dir)
+        .with_context(|| format!("writing in {}", plugins_dir.display()))?;
+    fs::rename(&target, trash.path().join(name))
+        .with_context(|| format!("removing {}", target.display()))?;
+    sync_dir(plugins_dir);
+    Ok(())
+}
+
+fn is_tar_gz(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase());
+    name.is_some_and(|n| n.ends_with(".tar.gz") || n.ends_with(".tgz"))
+}
+
+/// The folder holding `plugin.toml`: the unpacked root, or the one folder in it (archives made
+/// with `tar czf x.tar.gz name/` have one).
+fn plugin_folder(unpacked: &Path) -> anyhow::Result<PathBuf> {
+    if unpacked.join("plugin.toml").is_file() {
+        return Ok(unpacked.to_path_buf());
+    }
+    let entries: Vec<PathBuf> = fs::read_dir(unpacked)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    match entries.as_slice() {
+        [only] if only.join("plugin.toml").is_file() => Ok(only.clone()),
+        _ => bail!("no plugin.toml at the top of the plugin (or of its one folder)"),
+    }
+}
+
+/// Copies the regular files of a plugin folder (flat: plugins have no subfolders).
+fn copy_folder(source: &Path, to: &Path) -> anyhow::Result<()> {
+    let mut files = 0;
+    let mut bytes = 0u64;
+    for entry in fs::read_dir(source).with_context(|| format!("reading {}", source.display()))? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let name = entry.file_name();
+        if kind.is_symlink() {
+            bail!(
+                "{} is a symbolic link: a plugin holds its files themselves",
+                entry.path().display()
+            );
+        }
+        if !kind.is_file() {
+            continue;
+        }
+        files += 1;
+        bytes += entry.metadata()?.len();
+        ensure!(files <= MAX_FILES, "a plugin has at most {MAX_FILES} files");
+        ensure!(
+            bytes <= MAX_BYTES,
+            "a plugin is at most {} MB",
+            MAX_BYTES >> 20
+        );
+        fs::copy(entry.path(), to.join(&name))
+            .with_context(|| format!("copying {}", entry.path().display()))?;
+    }
+    Ok(())
+}
+
+/// Unpacks a `.tar.gz`: only regular files and folders, every path relative and inside, within
+/// the size and file limits. Anything else refuses the whole archive.
+fn unpack(archive: &Path, to: &Path) -> anyhow::Result<()> {
+    let file = fs::File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut files = 0;
+    let mut bytes = 0u64;
+    let damaged =
+        |e: std::io::Error| anyhow::anyhow!("{} is not a readable .tar.gz: {e}", archive.display());
+    for entry in tar.entries().map_err(damaged)? {
+        let mut entry = entry.map_err(damaged)?;
+        let path = entry.path().map_err(damaged)?.into_owned();
+        let safe = !path.as_os_str().is_empty()
+            && path
+                .components()
+                .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        ensure!(
+            safe,
+            "the archive holds {:?}: only paths inside the plugin are allowed",
+            path
+        );
+        let dest = to.join(&path);
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => {
+                fs::create_dir_all(&dest)?;
+                continue;
+            }
+            tar::EntryType::Regular => {}
+            // pax/GNU metadata records describe the next entry; they are not files.
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
+            other => bail!(
+                "the archive holds {:?} of type {other:?}: only files and folders are allowed",
+                path
+            ),
+        }
+        files += 1;
+        ensure!(files <= MAX_FILES, "a plugin has at most {MAX_FILES} files");
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        // The header's size is the archive's claim; the copy is bounded by the limit either way.
+        let mut out = fs::File::create(&dest)?;
+        let left = MAX_BYTES - bytes;
+        let copied = std::io::copy(&mut (&mut entry).take(left + 1), &mut out)?;
+        bytes += copied;
+        ensure!(
+            bytes <= MAX_BYTES,
+            "a plugin is at most {} MB unpacked",
+            MAX_BYTES >> 20
+        );
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_gz(entries: &[(&str, &[u8])]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.tar.gz");
+        let gz = flate2::write::GzEncoder::new(
+            fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        for (name, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            // set_path refuses `..`; write the raw name as a hostile archive would.
+            let raw = &mut header.as_old_mut().name;
+            raw[..name.len()].copy_from_slice(name.as_bytes());
+            header.set_cksum();
+            tar.append(&header, *data).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+        (dir, path)
+    }
+
+    fn refused(result: anyhow::Result<()>) -> String {
+        format!("{:#}", result.expect_err("refused"))
+    }
+
+    #[test]
+    fn archives_with_paths_outside_or_too_much_are_refused_and_change_nothing() {
+        let plugins = tempfile::tempdir().unwrap();
+        for (entries, why) in [
+            (vec![("../evil.txt", &b"x"[..])], "inside the plugin"),
+            (vec![("/etc/evil", &b"x"[..])], "inside the plugin"),
+            (vec![("a/../../evil", &b"x"[..])], "inside the plugin"),
+        ] {
+            let (_keep, archive) = tar_gz(&entries);
+            let err = refused(install(&archive, plugins.path()).map(drop));
+            assert!(err.contains(why), "{err}");
+        }
+        let big = vec![0u8; (MAX_BYTES + 1) as usize];
+        let (_keep, archive) = tar_gz(&[("plugin.toml", &big[..])]);
+        let err = refused(install(&archive, plugins.path()).map(drop));
+        assert!(err.contains("at most 64 MB"), "{err}");
+        let (_keep, archive) = tar_gz(&[("readme.txt", b"hello")]);
+        let err = refused(install(&archive, plugins.path()).map(drop));
+        assert!(err.contains("no plugin.toml"), "{err}");
+        // Nothing left behind: no plugin, no staging folder, nothing above.
+        assert_eq!(fs::read_dir(plugins.path()).unwrap().count(), 0);
+        assert!(!plugins.path().parent().unwrap().join("evil.txt").exists());
+    }
+
+    #[test]
+    fn remove_wants_an_installed_plugin_name() {
+        let plugins = tempfile::tempdir().unwrap();
+        for name in ["../x", "", "Upper"] {
+            assert!(remove(name, plugins.path()).is_err(), "{name:?}");
+        }
+        let err = refused(remove("absent", plugins.path()));
+        assert!(err.contains("no plugin \"absent\""), "{err}");
+    }
+}
