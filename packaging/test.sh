@@ -471,6 +471,16 @@ chmod 0644 "$WORK/password"
 check "while the service runs, a member of group chillfi adds the administrator" \
     setpriv --reuid=nobody --regid=nogroup --groups="$(getent group chillfi | cut -d: -f3)" env -i PATH=/usr/bin:/bin \
     chillfi --data-dir /var/lib/chillfi user add admin --admin --password-file "$WORK/password"
+shipped_listed() {
+    local out dir
+    [ -d "$ROOT/plugins/dist" ] || return 0
+    out=$(setpriv --reuid=nobody --regid=nogroup --groups="$(getent group chillfi | cut -d: -f3)" env -i PATH=/usr/bin:/bin \
+        chillfi --data-dir /var/lib/chillfi plugin list) || { echo "$out"; return 1; }
+    for dir in "$ROOT"/plugins/dist/*/; do
+        printf '%s\n' "$out" | grep -q "^$(basename "$dir")"$'\t.*\tdisabled\t(ships with ChillFi)$' || { echo "$out"; return 1; }
+    done
+}
+check "the example plugins load from /usr/share/chillfi/plugins, disabled until enabled" shipped_listed
 check "someone outside group chillfi is refused" sh -c \
     "! setpriv --reuid=nobody --regid=nogroup --clear-groups env -i PATH=/usr/bin:/bin chillfi --data-dir /var/lib/chillfi user list"
 check "POST /api/auth/login admin at once: 200" test "$(login admin pkg-test-pass-1)" = 200

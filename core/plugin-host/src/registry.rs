@@ -12,7 +12,7 @@ use crate::types::{HostConfig, Limits, PluginInfo, PluginKind, PluginState};
 use crate::watch::{self, PluginWatcher};
 use crate::{enricher, lock, share_handler, transcode_profile};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
@@ -91,6 +91,8 @@ pub(crate) struct Plugin {
     kv: Option<Arc<Mutex<KvStore>>>,
     status: Mutex<Status>,
     config: RwLock<Arc<BTreeMap<String, String>>>,
+    /// Loaded from the read-only packaged folder.
+    packaged: bool,
 }
 
 struct Status {
@@ -145,8 +147,25 @@ impl Plugin {
             kv_used_bytes: self.kv.as_ref().map(|kv| lock(kv).used_bytes()),
             order: self.order(),
             dir: self.dir.clone(),
+            packaged: self.packaged,
         }
     }
+}
+
+/// The plugin folders in `dir` (dot-folders are staging and trash, not plugins), sorted.
+fn plugin_folders(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    dirs.sort();
+    Ok(dirs)
 }
 
 fn state_file(state_dir: &Path, name: &str, file: &str) -> PathBuf {
@@ -310,21 +329,26 @@ impl PluginHost {
     /// plugin stays faulted: that state is saved).
     pub fn reload(&self) -> Result<Vec<PluginInfo>, PluginError> {
         let _one_at_a_time = lock(&self.inner.reloading);
-        let dir = &self.inner.cfg.plugins_dir;
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| PluginError::io(dir, e))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .filter(|p| {
-                !p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with('.'))
-            })
+        let cfg = &self.inner.cfg;
+        let mut dirs: Vec<(PathBuf, bool)> = plugin_folders(&cfg.plugins_dir)
+            .map_err(|e| PluginError::io(&cfg.plugins_dir, e))?
+            .into_iter()
+            .map(|d| (d, false))
             .collect();
-        dirs.sort();
-        let mut plugins: Vec<Arc<Plugin>> =
-            dirs.iter().map(|d| Arc::new(self.load_one(d))).collect();
+        if let Some(packaged) = &cfg.packaged_dir {
+            // A missing packaged folder (a build from source) holds no plugins.
+            let installed: HashSet<_> = dirs.iter().filter_map(|(d, _)| d.file_name()).collect();
+            let shipped: Vec<PathBuf> = plugin_folders(packaged)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| d.file_name().is_some_and(|n| !installed.contains(n)))
+                .collect();
+            dirs.extend(shipped.into_iter().map(|d| (d, true)));
+        }
+        let mut plugins: Vec<Arc<Plugin>> = dirs
+            .iter()
+            .map(|(d, packaged)| Arc::new(self.load_one(d, *packaged)))
+            .collect();
         plugins.sort_by(|a, b| a.order().cmp(&b.order()).then_with(|| a.name.cmp(&b.name)));
         // Forget compiled components of files that are gone.
         lock(&self.inner.compiled).retain(|path, _| path.exists());
@@ -358,10 +382,17 @@ impl PluginHost {
                 last_error: Some(reason),
             }),
             config: RwLock::new(Arc::new(BTreeMap::new())),
+            packaged: false,
         }
     }
 
-    fn load_one(&self, dir: &Path) -> Plugin {
+    fn load_one(&self, dir: &Path, packaged: bool) -> Plugin {
+        let mut plugin = self.load_folder(dir, packaged);
+        plugin.packaged = packaged;
+        plugin
+    }
+
+    fn load_folder(&self, dir: &Path, packaged: bool) -> Plugin {
         let folder = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -429,6 +460,8 @@ impl PluginHost {
                 .unwrap_or_default();
         let state = match saved.state {
             Some(s @ (PluginState::Disabled | PluginState::Faulted)) => s,
+            // Shipped plugins wait for an administrator to enable them.
+            None if packaged => PluginState::Disabled,
             _ => PluginState::Enabled,
         };
         let last_error = if state == PluginState::Faulted {
@@ -463,6 +496,7 @@ impl PluginHost {
                 last_error,
             }),
             config: RwLock::new(Arc::new(config)),
+            packaged: false,
         }
     }
 

@@ -47,6 +47,10 @@ pub struct HostConfig {
     /// `state_dir/<name>/{state.toml,config.toml,kv.bin}`: enabled/disabled/faulted state,
     /// configuration overrides and the key-value store.
     pub state_dir: PathBuf,
+    /// A read-only folder of plugins that ship with ChillFi (`/usr/share/chillfi/plugins` in
+    /// the package), laid out like `plugins_dir`. They load disabled until an administrator
+    /// enables one (no copying); a plugin of the same name in `plugins_dir` wins.
+    pub packaged_dir: Option<PathBuf>,
     pub limits: Limits,
 }
 
@@ -55,6 +59,7 @@ impl HostConfig {
         Self {
             plugins_dir: plugins_dir.into(),
             state_dir: state_dir.into(),
+            packaged_dir: None,
             limits: Limits::default(),
         }
     }
@@ -155,6 +160,9 @@ pub struct PluginInfo {
     pub kv_used_bytes: Option<usize>,
     pub order: i32,
     pub dir: PathBuf,
+    /// It ships with ChillFi (loaded from the packaged folder): it cannot be removed, only
+    /// disabled.
+    pub packaged: bool,
 }
 
 /// What `check()` found in a component.

@@ -265,3 +265,86 @@ async fn disable_enable_and_order() {
     );
     assert!(matches!(host.enable("nope"), Err(PluginError::NotFound(_))));
 }
+
+/// The package's example plugins load from a read-only folder: listed disabled until enabled
+/// (kept across restarts), never written to; an installed plugin of the same name wins.
+#[tokio::test]
+async fn packaged_plugins_load_disabled_from_their_own_folder() {
+    let t = TestHost::new();
+    let packaged = t.tmp.path().join("packaged");
+    for name in ["filename-tagger", "expiring-links"] {
+        std::fs::create_dir_all(packaged.join(name)).unwrap();
+        for f in ["plugin.toml".to_string(), format!("{name}.wasm")] {
+            std::fs::copy(common::built(name).join(&f), packaged.join(name).join(&f)).unwrap();
+        }
+    }
+    let mut cfg = t.cfg.clone();
+    cfg.packaged_dir = Some(packaged.clone());
+    let start = || PluginHost::new(cfg.clone()).expect("host starts");
+    let host = start();
+    let tagger = info(&host, "filename-tagger");
+    assert!(tagger.packaged);
+    assert_eq!(tagger.state, PluginState::Disabled);
+    assert_eq!(tagger.dir, packaged.join("filename-tagger"));
+    let path = "Daft Punk/Discovery (2001)/07 - Superheroes.flac";
+    assert!(host.enrich(&input(path)).await.applied.is_empty());
+
+    host.enable("filename-tagger").unwrap();
+    assert_eq!(host.enrich(&input(path)).await.applied, ["filename-tagger"]);
+    drop(host);
+    let host = start();
+    assert_eq!(info(&host, "filename-tagger").state, PluginState::Enabled);
+    assert_eq!(info(&host, "expiring-links").state, PluginState::Disabled);
+    drop(host);
+
+    // An installed copy of a shipped plugin takes its place.
+    t.install("expiring-links");
+    let host = start();
+    let links = info(&host, "expiring-links");
+    assert!(!links.packaged);
+    assert_eq!(links.dir, t.plugins_dir().join("expiring-links"));
+    assert_eq!(
+        host.list()
+            .iter()
+            .filter(|p| p.name == "expiring-links")
+            .count(),
+        1
+    );
+    // Nothing was written into the packaged folder.
+    let mut files: Vec<String> = walk(&packaged);
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "expiring-links/expiring-links.wasm",
+            "expiring-links/plugin.toml",
+            "filename-tagger/filename-tagger.wasm",
+            "filename-tagger/plugin.toml",
+        ]
+    );
+}
+
+/// Every file below `root`, relative to it.
+fn walk(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for path in std::fs::read_dir(dir)
+            .expect("readable")
+            .flatten()
+            .map(|e| e.path())
+        {
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .expect("below root")
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    out
+}

@@ -342,6 +342,8 @@ export interface Plugin {
   lastFault?: PluginFault | null;
   /** Set when the host disabled the plugin itself (too many faults). */
   disabledReason?: string | null;
+  /** Ships with ChillFi (read-only folder): it can be disabled, not removed. */
+  packaged?: boolean;
 }
 
 export interface UserStats {

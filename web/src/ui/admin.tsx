@@ -244,6 +244,7 @@ function Plugins() {
           <div class="grow">
             <div class="song-title">
               {p.name} <span class="muted small">v{p.version}</span> <span class="pill">{p.kind}</span>
+              {p.packaged && <span class="pill" title="Ships with ChillFi: enable it here, no install needed">built in</span>}
             </div>
             {p.description && <div class="song-sub">{p.description}</div>}
             {(p.faults > 0 || p.disabledReason) && (

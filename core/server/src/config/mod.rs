@@ -69,6 +69,9 @@ pub struct PluginsConfig {
     /// `<data_dir>/plugins`. Their state (enabled, config overrides, kv) is kept in
     /// `<data_dir>/plugin-state`.
     pub dir: String,
+    /// A read-only folder of plugins that ship with ChillFi, loaded disabled until enabled (the
+    /// package's unit sets `/usr/share/chillfi/plugins`); empty means none.
+    pub packaged_dir: String,
     /// Wall-clock budget of one call, per plugin kind (milliseconds).
     pub enricher_deadline_ms: u64,
     pub profile_deadline_ms: u64,
@@ -88,6 +91,7 @@ impl Default for PluginsConfig {
         Self {
             enabled: true,
             dir: String::new(),
+            packaged_dir: String::new(),
             enricher_deadline_ms: 2000,
             profile_deadline_ms: 1000,
             share_deadline_ms: 200,
@@ -592,6 +596,9 @@ impl Config {
         let kib = |n: u64| usize::try_from(n.saturating_mul(1024)).unwrap_or(usize::MAX);
         let mut host =
             chillfi_plugin_host::HostConfig::new(self.plugins_dir(), self.plugin_state_dir());
+        host.packaged_dir = Some(p.packaged_dir.trim())
+            .filter(|d| !d.is_empty())
+            .map(std::path::PathBuf::from);
         host.limits = chillfi_plugin_host::Limits {
             enricher_deadline: Duration::from_millis(p.enricher_deadline_ms),
             profile_deadline: Duration::from_millis(p.profile_deadline_ms),

@@ -197,7 +197,15 @@ pub fn plugin_list(host: &chillfi_plugin_host::PluginHost, dir: &std::path::Path
         } else {
             &p.version
         };
-        out.push(format!("{}\t{version}\t{kind}\t{}", p.name, p.state));
+        let shipped = if p.packaged {
+            "\t(ships with ChillFi)"
+        } else {
+            ""
+        };
+        out.push(format!(
+            "{}\t{version}\t{kind}\t{}{shipped}",
+            p.name, p.state
+        ));
         if let Some(e) = &p.last_error {
             out.push(format!("\t{e}"));
         }

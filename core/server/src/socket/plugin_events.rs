@@ -176,12 +176,17 @@ struct PluginView {
     config: BTreeMap<String, String>,
     capabilities: Vec<String>,
     order: i32,
+    /// It ships with ChillFi (the read-only packaged folder): it can be disabled, not removed.
+    packaged: bool,
 }
 
 impl From<PluginInfo> for PluginView {
     fn from(p: PluginInfo) -> Self {
         let disabled_reason = match p.state {
             PluginState::Enabled => None,
+            PluginState::Disabled if p.packaged => {
+                Some("ships with ChillFi; off until an administrator enables it".to_string())
+            }
             PluginState::Disabled => Some("disabled by an administrator".to_string()),
             PluginState::Faulted => Some(format!(
                 "switched off after repeated faults{}",
@@ -213,6 +218,7 @@ impl From<PluginInfo> for PluginView {
             config: p.config,
             capabilities: p.capabilities,
             order: p.order,
+            packaged: p.packaged,
         }
     }
 }

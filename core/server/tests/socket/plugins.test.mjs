@@ -351,14 +351,23 @@ describe('hostile plugins, the folder watcher and the CLI', () => {
   let server;
   let media;
   let plugins;
+  let packaged;
   let admin;
   let alice;
 
   before(async () => {
     media = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-plug-media-'));
     plugins = pluginsDir(['filename-tagger', 'hostile-share']);
+    // A read-only folder of plugins shipped with the server, as the package's is.
+    packaged = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-packaged-'));
+    const shipped = path.join(packaged, 'shipped-genre');
+    fs.mkdirSync(shipped);
+    fs.copyFileSync(path.join(pluginSource('my-enricher'), 'my-enricher.wasm'), path.join(shipped, 'shipped-genre.wasm'));
+    fs.writeFileSync(path.join(shipped, 'plugin.toml'), fs.readFileSync(path.join(pluginSource('my-enricher'), 'plugin.toml'), 'utf8')
+      .replace('name = "my-enricher"', 'name = "shipped-genre"'));
+    for (const f of [packaged, shipped, ...fs.readdirSync(shipped).map((n) => path.join(shipped, n))]) fs.chmodSync(f, fs.statSync(f).isDirectory() ? 0o555 : 0o444);
     server = await startServer({
-      env: { CHILLFI_PLUGINS__DIR: plugins, CHILLFI_PLUGINS__ENRICHER_DEADLINE_MS: '300' },
+      env: { CHILLFI_PLUGINS__DIR: plugins, CHILLFI_PLUGINS__PACKAGED_DIR: packaged, CHILLFI_PLUGINS__ENRICHER_DEADLINE_MS: '300' },
     });
     admin = await login(server, ADMIN);
     alice = await login(server, ALICE);
@@ -366,7 +375,9 @@ describe('hostile plugins, the folder watcher and the CLI', () => {
   after(async () => {
     for (const s of [admin, alice]) s?.socket.close();
     await server?.stop();
-    for (const d of [media, plugins]) if (d) fs.rmSync(d, { recursive: true, force: true });
+    if (packaged) fs.chmodSync(path.join(packaged, 'shipped-genre'), 0o755);
+    if (packaged) fs.chmodSync(packaged, 0o755);
+    for (const d of [media, plugins, packaged]) if (d) fs.rmSync(d, { recursive: true, force: true });
   });
 
   it('picks up a plugin copied into the folder while running', async () => {
@@ -479,6 +490,25 @@ describe('hostile plugins, the folder watcher and the CLI', () => {
     const again = spawnSync(BIN, ['--data-dir', server.dataDir, 'plugin', 'remove', 'my-enricher'], { env: { ...process.env, ...env }, encoding: 'utf8' });
     assert.notEqual(again.status, 0);
     assert.match(again.stderr, /no plugin "my-enricher" is installed/);
+  });
+
+  it('a plugin that ships with the server is listed disabled, is enabled in place and cannot be removed', async () => {
+    let shipped = byName((await ok(admin.socket, 'plugin:list')).items, 'shipped-genre');
+    assert.equal(shipped.packaged, true);
+    assert.equal(shipped.state, 'disabled');
+    assert.match(shipped.disabledReason, /ships with ChillFi/);
+    assert.equal(byName((await ok(admin.socket, 'plugin:list')).items, 'filename-tagger').packaged, false);
+    shipped = (await ok(admin.socket, 'plugin:enable', { name: 'shipped-genre' })).plugin;
+    assert.equal(shipped.state, 'enabled');
+    const list = cli(server.dataDir, ['plugin', 'list'], { CHILLFI_PLUGINS__DIR: plugins });
+    assert.match(list, /shipped-genre\t0\.1\.0\tenricher\tenabled\t\(ships with ChillFi\)/);
+    const r = spawnSync(BIN, ['--data-dir', server.dataDir, 'plugin', 'remove', 'shipped-genre'], {
+      env: { ...process.env, CHILLFI_PLUGINS__DIR: plugins, CHILLFI_PLUGINS__PACKAGED_DIR: packaged }, encoding: 'utf8',
+    });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /ships with ChillFi .* cannot be removed; disable it instead/);
+    assert.ok(fs.existsSync(path.join(packaged, 'shipped-genre', 'shipped-genre.wasm')));
+    await ok(admin.socket, 'plugin:disable', { name: 'shipped-genre' });
   });
 
   it('a share handler can refuse links and deny access; a denied link answers like an expired one', async () => {
