@@ -202,29 +202,22 @@ impl Songs {
         } else {
             Box::new(order.iter().map(|&r| r as usize))
         };
-        if pass.is_none() && !matcher.fields {
+        if !matcher.fields {
+            // No filter but the search words (if any): the total is a count, and the walk stops
+            // at the page.
+            let (rows, total): (Box<dyn Iterator<Item = usize>>, usize) = match &pass {
+                None => (rows, order.len()),
+                Some(pass) => (
+                    Box::new(rows.filter(|&r| pass[r])),
+                    pass.iter().filter(|p| **p).count(),
+                ),
+            };
             let items = rows
                 .skip(offset)
                 .take(limit)
                 .filter_map(|r| self.view_entry(&snapshot.rows[r]))
                 .collect();
-            return Page {
-                items,
-                total: order.len(),
-            };
-        }
-        if let (Some(pass), false) = (&pass, matcher.fields) {
-            // Only the search words: the total is a count, and the walk stops at the page.
-            let items = rows
-                .filter(|&r| pass[r])
-                .skip(offset)
-                .take(limit)
-                .filter_map(|r| self.view_entry(&snapshot.rows[r]))
-                .collect();
-            return Page {
-                items,
-                total: pass.iter().filter(|p| **p).count(),
-            };
+            return Page { items, total };
         }
         let mut total = 0;
         let mut items = Vec::new();
