@@ -68,7 +68,7 @@ export function addUsers(dataDir, users) {
 }
 
 /** A fresh data dir, users, chillfi on a free port, and the UI URL to open. */
-export async function startStack({ users = [ADMIN, ALICE] } = {}) {
+export async function startStack({ users = [ADMIN, ALICE], env = {} } = {}) {
   if (!fs.existsSync(BIN)) throw new Error(`chillfi binary not found at ${BIN} (cargo build -p chillfi, or set TEST_CHILLFI_BIN)`);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-e2e-'));
   const resetTokens = addUsers(dataDir, users);
@@ -79,7 +79,7 @@ export async function startStack({ users = [ADMIN, ALICE] } = {}) {
   let exited;
   const launch = async () => {
     proc = spawn(BIN, ['--data-dir', dataDir, 'serve', '--listen', `127.0.0.1:${port}`], {
-      env: { ...process.env, CHILLFI_LOG__LEVEL: 'info' },
+      env: { ...process.env, CHILLFI_LOG__LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     proc.stdout.on('data', (d) => (logs += d));

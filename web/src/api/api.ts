@@ -114,6 +114,7 @@ export interface Requests {
   'plugin:list': [Empty | undefined, { items: Plugin[] }];
   'plugin:enable': [{ name: string }, { plugin: Plugin }];
   'plugin:disable': [{ name: string }, { plugin: Plugin }];
+  'plugin:remove': [{ name: string }, { items: Plugin[] }];
 }
 
 /** server -> client pushes */

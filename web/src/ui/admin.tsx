@@ -240,7 +240,7 @@ function Plugins() {
   return (
     <ul class="card-list" aria-label="Plugins">
       {items.map((p) => (
-        <li key={p.name} class="card-row">
+        <li key={p.name} class="card-row plugin-row">
           <div class="grow">
             <div class="song-title">
               {p.name} <span class="muted small">v{p.version}</span> <span class="pill">{p.kind}</span>
@@ -255,6 +255,7 @@ function Plugins() {
               </div>
             )}
           </div>
+          <div class="row-actions">
           <label class="switch">
             <input
               type="checkbox"
@@ -272,6 +273,25 @@ function Plugins() {
             />
             <span>{p.enabled ? 'Enabled' : 'Disabled'}</span>
           </label>
+          {!p.packaged && (
+            <button
+              type="button"
+              class="btn small ghost danger-text"
+              aria-label={`Remove ${p.name}`}
+              onClick={async () => {
+                if (!confirm(`Remove the plugin ${p.name}? Its settings are kept for a reinstall.`)) return;
+                try {
+                  setItems((await api.call('plugin:remove', { name: p.name })).items);
+                } catch (ex) {
+                  toastError(ex);
+                  void load();
+                }
+              }}
+            >
+              Remove
+            </button>
+          )}
+          </div>
         </li>
       ))}
     </ul>

@@ -1,5 +1,5 @@
 //! `plugin:*` (administrators only): list the installed WASM plugins with their state and
-//! faults, switch them on and off, set their configuration, rescan the plugins folder.
+//! faults, switch them on and off, set their configuration, remove one, rescan the plugins folder.
 //! Host errors become wire errors through `From<PluginError> for AppError` (error.rs).
 
 use std::collections::BTreeMap;
@@ -49,6 +49,7 @@ pub fn register(app: &App, socket: &SocketRef) {
         },
     );
     on(app, socket, "plugin:config", Access::Admin, plugin_config);
+    on(app, socket, "plugin:remove", Access::Admin, plugin_remove);
     on(
         app,
         socket,
@@ -132,6 +133,31 @@ async fn plugin_config(ctx: Ctx, req: ConfigReq) -> AppResult<One> {
     let name = req.name.clone();
     blocking(move || host.set_config(&name, values)).await?;
     one(&ctx, &req.name, "configured")
+}
+
+/// Takes an installed plugin out of the plugins folder (as `chillfi plugin remove` does) and
+/// answers the list without it. Its saved state and settings stay.
+async fn plugin_remove(ctx: Ctx, req: NameReq) -> AppResult<Items> {
+    let host = host(&ctx)?.clone();
+    let info = host.get(&req.name).ok_or(AppError::NotFound("plugin"))?;
+    if info.packaged {
+        return Err(AppError::Conflict(format!(
+            "{} ships with ChillFi and cannot be removed; disable it instead",
+            req.name
+        )));
+    }
+    let dir = ctx.app.cfg.plugins_dir();
+    let name = req.name.clone();
+    let items = tokio::task::spawn_blocking(move || -> AppResult<_> {
+        crate::service::plugin_files::remove(&name, &dir)
+            .map_err(|e| AppError::internal(format!("{e:#}")))?;
+        host.reload().map_err(AppError::from)
+    })
+    .await
+    .map_err(AppError::internal)??;
+    let user = ctx.user()?;
+    tracing::info!(plugin = req.name, by = %user.username, "plugin removed");
+    Ok(Items::of(items))
 }
 
 #[derive(Serialize)]

@@ -490,6 +490,17 @@ describe('hostile plugins, the folder watcher and the CLI', () => {
     const again = spawnSync(BIN, ['--data-dir', server.dataDir, 'plugin', 'remove', 'my-enricher'], { env: { ...process.env, ...env }, encoding: 'utf8' });
     assert.notEqual(again.status, 0);
     assert.match(again.stderr, /no plugin "my-enricher" is installed/);
+
+    // The admin screen's Remove: the same, answered with the list without it.
+    cli(server.dataDir, ['plugin', 'install', pluginSource('my-enricher')], env);
+    await waitUntil(async () => (await listed())?.state === 'enabled', 20000, 'the server to load it again');
+    const refused = await call(alice.socket, 'plugin:remove', { name: 'my-enricher' });
+    assert.equal(refused.error.code, 'forbidden');
+    const after = await ok(admin.socket, 'plugin:remove', { name: 'my-enricher' });
+    assert.equal(byName(after.items, 'my-enricher'), undefined);
+    assert.ok(byName(after.items, 'filename-tagger'));
+    assert.ok(!fs.existsSync(path.join(plugins, 'my-enricher')));
+    assert.equal((await call(admin.socket, 'plugin:remove', { name: 'my-enricher' })).error.code, 'not_found');
   });
 
   it('a plugin that ships with the server is listed disabled, is enabled in place and cannot be removed', async () => {
@@ -508,6 +519,9 @@ describe('hostile plugins, the folder watcher and the CLI', () => {
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /ships with ChillFi .* cannot be removed; disable it instead/);
     assert.ok(fs.existsSync(path.join(packaged, 'shipped-genre', 'shipped-genre.wasm')));
+    const removed = await call(admin.socket, 'plugin:remove', { name: 'shipped-genre' });
+    assert.equal(removed.error.code, 'conflict');
+    assert.match(removed.error.message, /ships with ChillFi/);
     await ok(admin.socket, 'plugin:disable', { name: 'shipped-genre' });
   });
 

@@ -1,0 +1,70 @@
+// Admin → Plugins in a real browser: an installed plugin and one that ships with the server
+// (the read-only packaged folder), switching the shipped one on, removing the installed one.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ADMIN, REPO, apiSocket, launchBrowser, lowContrast, openPage, shot, signIn, startStack } from './harness.mjs';
+
+const DIST = path.join(REPO, 'plugins', 'dist');
+
+function copyPlugin(name, into) {
+  const from = path.join(DIST, name);
+  if (!fs.existsSync(path.join(from, `${name}.wasm`))) throw new Error(`${name} is not built: run bash plugins/build.sh`);
+  fs.cpSync(from, path.join(into, name), { recursive: true });
+}
+
+describe('admin plugins screen', () => {
+  let browser;
+  let stack;
+  let plugins;
+  let packaged;
+  before(async () => {
+    plugins = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-e2e-plugins-'));
+    packaged = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-e2e-packaged-'));
+    copyPlugin('filename-tagger', plugins);
+    copyPlugin('mobile-profile', packaged);
+    stack = await startStack({ env: { CHILLFI_PLUGINS__DIR: plugins, CHILLFI_PLUGINS__PACKAGED_DIR: packaged } });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+    for (const d of [plugins, packaged]) if (d) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  test('a built-in plugin is switched on in place; an installed one is removed after a confirmation', async () => {
+    const { context, page } = await openPage(browser, stack);
+    await signIn(page, ADMIN);
+    await page.goto(`${stack.uiUrl}/#/admin/plugins`);
+    const list = page.getByRole('list', { name: 'Plugins' });
+    const shipped = list.getByRole('listitem').filter({ hasText: 'mobile-profile' });
+    const installed = list.getByRole('listitem').filter({ hasText: 'filename-tagger' });
+    await shipped.getByText('built in').waitFor();
+    await shipped.getByText(/ships with ChillFi/).waitFor();
+    assert.equal(await shipped.getByRole('button', { name: /Remove/ }).count(), 0, 'a built-in plugin has no Remove');
+    assert.equal(await installed.getByText('built in').count(), 0);
+
+    await shipped.getByRole('checkbox').check();
+    await shipped.getByText('Enabled').waitFor();
+    assert.deepEqual(await lowContrast(page), []);
+    await shot(page, 'desktop-admin-plugins');
+
+    // Dismissing the confirmation keeps it; accepting removes it from the list and the folder.
+    page.once('dialog', (d) => d.dismiss());
+    await installed.getByRole('button', { name: 'Remove filename-tagger' }).click();
+    assert.equal(await installed.count(), 1);
+    assert.ok(fs.existsSync(path.join(plugins, 'filename-tagger')));
+    page.once('dialog', (d) => d.accept());
+    await installed.getByRole('button', { name: 'Remove filename-tagger' }).click();
+    await installed.waitFor({ state: 'detached' });
+    assert.ok(!fs.existsSync(path.join(plugins, 'filename-tagger')));
+
+    const api = await apiSocket(stack, ADMIN);
+    const { items } = await api.call('plugin:list');
+    api.close();
+    assert.deepEqual(items.map((p) => [p.name, p.state, p.packaged]), [['mobile-profile', 'enabled', true]]);
+    await context.close();
+  });
+});
