@@ -1,6 +1,7 @@
 // Admin → Plugins in a real browser: an installed plugin and one that ships with the server
 // (the read-only packaged folder), switching the shipped one on, removing the installed one.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,7 +35,7 @@ describe('admin plugins screen', () => {
     for (const d of [plugins, packaged]) if (d) fs.rmSync(d, { recursive: true, force: true });
   });
 
-  test('a built-in plugin is switched on in place; an installed one is removed after a confirmation', async () => {
+  test('a built-in plugin is switched on in place; an installed one is removed after a confirmation; one is installed from a .tar.gz', async () => {
     const { context, page } = await openPage(browser, stack);
     await signIn(page, ADMIN);
     await page.goto(`${stack.uiUrl}/#/admin/plugins`);
@@ -61,10 +62,28 @@ describe('admin plugins screen', () => {
     await installed.waitFor({ state: 'detached' });
     assert.ok(!fs.existsSync(path.join(plugins, 'filename-tagger')));
 
+    // Installing from the screen: a .tar.gz of a plugin folder, uploaded and checked.
+    const archive = path.join(plugins, '..', `${path.basename(plugins)}-my-enricher.tar.gz`);
+    const tar = spawnSync('tar', ['czf', archive, '-C', path.join(REPO, 'plugins', 'target', 'test-plugins'), 'my-enricher']);
+    assert.equal(tar.status, 0, String(tar.stderr));
+    await page.locator('.plugin-install input[type=file]').setInputFiles(archive);
+    await page.getByRole('status').getByText('Installed my-enricher 0.1.0.').waitFor();
+    await list.getByRole('listitem').filter({ hasText: 'my-enricher' }).getByText('Enabled').waitFor();
+    assert.ok(fs.existsSync(path.join(plugins, 'my-enricher', 'my-enricher.wasm')));
+    // Something that is not a plugin: a message, nothing installed.
+    const junk = `${archive}.junk.tar.gz`;
+    fs.writeFileSync(junk, 'not an archive');
+    await page.locator('.plugin-install input[type=file]').setInputFiles(junk);
+    await page.getByText(`${path.basename(junk)} is not a readable .tar.gz`, { exact: false }).waitFor();
+    assert.equal(await page.getByText('plugin-uploads').count(), 0, 'no server path in the message');
+    await shot(page, 'desktop-admin-plugins-installed');
+    fs.rmSync(archive);
+    fs.rmSync(junk);
+
     const api = await apiSocket(stack, ADMIN);
     const { items } = await api.call('plugin:list');
     api.close();
-    assert.deepEqual(items.map((p) => [p.name, p.state, p.packaged]), [['mobile-profile', 'enabled', true]]);
+    assert.deepEqual(items.map((p) => [p.name, p.state, p.packaged]).sort(), [['mobile-profile', 'enabled', true], ['my-enricher', 'enabled', false]]);
     await context.close();
   });
 });

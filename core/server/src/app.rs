@@ -38,6 +38,8 @@ pub struct AppState {
     pub uploads: Arc<Uploads>,
     /// `None` when `[plugins] enabled = false` or the host could not start.
     pub plugins: Option<chillfi_plugin_host::PluginHost>,
+    /// Plugin archives being uploaded from the admin screen.
+    pub plugin_uploads: Arc<crate::service::plugin_files::PluginUploads>,
     /// Streaming variants asked for by transcode-profile plugins.
     pub variants: Arc<crate::service::variants::Variants>,
     pub auth: Arc<Auth>,

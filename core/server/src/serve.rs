@@ -86,6 +86,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         blobs,
         uploads,
         plugins,
+        plugin_uploads: Arc::new(crate::service::plugin_files::PluginUploads::new(
+            cfg.staging_dir().join("plugin-uploads"),
+        )),
         variants,
         auth,
         bus: bus.clone(),

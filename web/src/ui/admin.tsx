@@ -231,70 +231,124 @@ function Plugins() {
         <Spinner />
       </div>
     );
+  const installed = (plugin: Plugin) => setItems([...items.filter((x) => x.name !== plugin.name), plugin]);
   if (!items.length)
     return (
-      <Empty title="No plugins installed" icon="admin">
-        Install one with <code>chillfi plugin install</code> on the server.
-      </Empty>
+      <>
+        <PluginInstall onInstalled={installed} />
+        <Empty title="No plugins installed" icon="admin">
+          Install one above (a .tar.gz of a plugin folder), or with <code>chillfi plugin install</code> on the
+          server.
+        </Empty>
+      </>
     );
   return (
-    <ul class="card-list" aria-label="Plugins">
-      {items.map((p) => (
-        <li key={p.name} class="card-row plugin-row">
-          <div class="grow">
-            <div class="song-title">
-              {p.name} <span class="muted small">v{p.version}</span> <span class="pill">{p.kind}</span>
-              {p.packaged && <span class="pill" title="Ships with ChillFi: enable it here, no install needed">built in</span>}
-            </div>
-            {p.description && <div class="song-sub">{p.description}</div>}
-            {(p.faults > 0 || p.disabledReason) && (
-              <div class="fault" role="note">
-                {p.faults} faults
-                {p.lastFault ? ` · last ${fmtDate(p.lastFault.at)}: ${p.lastFault.message}` : ''}
-                {p.disabledReason ? ` · disabled: ${p.disabledReason}` : ''}
+    <>
+      <PluginInstall onInstalled={installed} />
+      <ul class="card-list" aria-label="Plugins">
+        {items.map((p) => (
+          <li key={p.name} class="card-row plugin-row">
+            <div class="grow">
+              <div class="song-title">
+                {p.name} <span class="muted small">v{p.version}</span> <span class="pill">{p.kind}</span>
+                {p.packaged && <span class="pill" title="Ships with ChillFi: enable it here, no install needed">built in</span>}
               </div>
-            )}
-          </div>
-          <div class="row-actions">
-          <label class="switch">
-            <input
-              type="checkbox"
-              checked={p.enabled}
-              onChange={async (e) => {
-                const on = e.currentTarget.checked;
-                try {
-                  const r = await api.call(on ? 'plugin:enable' : 'plugin:disable', { name: p.name });
-                  setItems(items.map((x) => (x.name === p.name ? r.plugin : x)));
-                } catch (ex) {
-                  toastError(ex);
-                  void load();
-                }
-              }}
-            />
-            <span>{p.enabled ? 'Enabled' : 'Disabled'}</span>
-          </label>
-          {!p.packaged && (
-            <button
-              type="button"
-              class="btn small ghost danger-text"
-              aria-label={`Remove ${p.name}`}
-              onClick={async () => {
-                if (!confirm(`Remove the plugin ${p.name}? Its settings are kept for a reinstall.`)) return;
-                try {
-                  setItems((await api.call('plugin:remove', { name: p.name })).items);
-                } catch (ex) {
-                  toastError(ex);
-                  void load();
-                }
-              }}
-            >
-              Remove
-            </button>
-          )}
-          </div>
-        </li>
-      ))}
-    </ul>
+              {p.description && <div class="song-sub">{p.description}</div>}
+              {(p.faults > 0 || p.disabledReason) && (
+                <div class="fault" role="note">
+                  {p.faults} faults
+                  {p.lastFault ? ` · last ${fmtDate(p.lastFault.at)}: ${p.lastFault.message}` : ''}
+                  {p.disabledReason ? ` · disabled: ${p.disabledReason}` : ''}
+                </div>
+              )}
+            </div>
+            <div class="row-actions">
+              <label class="switch">
+                <input
+                  type="checkbox"
+                  checked={p.enabled}
+                  onChange={async (e) => {
+                    const on = e.currentTarget.checked;
+                    try {
+                      const r = await api.call(on ? 'plugin:enable' : 'plugin:disable', { name: p.name });
+                      setItems(items.map((x) => (x.name === p.name ? r.plugin : x)));
+                    } catch (ex) {
+                      toastError(ex);
+                      void load();
+                    }
+                  }}
+                />
+                <span>{p.enabled ? 'Enabled' : 'Disabled'}</span>
+              </label>
+              {!p.packaged && (
+                <button
+                  type="button"
+                  class="btn small ghost danger-text"
+                  aria-label={`Remove ${p.name}`}
+                  onClick={async () => {
+                    if (!confirm(`Remove the plugin ${p.name}? Its settings are kept for a reinstall.`)) return;
+                    try {
+                      setItems((await api.call('plugin:remove', { name: p.name })).items);
+                    } catch (ex) {
+                      toastError(ex);
+                      void load();
+                    }
+                  }}
+                >
+                  Remove
+                </button>
+              )}
+            </div>
+          </li>
+        ))}
+      </ul>
+    </>
+  );
+}
+
+/** Uploads a plugin archive in chunks; the server checks and installs it. */
+function PluginInstall(props: { onInstalled: (p: Plugin) => void }) {
+  const [busy, setBusy] = useState<string | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const upload = async (file: File) => {
+    setDone(null);
+    try {
+      setBusy(`Uploading ${file.name}…`);
+      const { uploadId, chunkSize } = await api.call('plugin:uploadInit', { name: file.name, size: file.size });
+      for (let index = 0; index * chunkSize < file.size; index++) {
+        const data = await file.slice(index * chunkSize, (index + 1) * chunkSize).arrayBuffer();
+        await api.call('plugin:uploadChunk', { uploadId, index, data }, { timeoutMs: 60000 });
+      }
+      setBusy(`Checking ${file.name}…`);
+      const r = await api.call('plugin:uploadFinish', { uploadId }, { timeoutMs: 120000 });
+      props.onInstalled(r.plugin);
+      setDone(`${r.replaced ? 'Replaced' : 'Installed'} ${r.plugin.name} ${r.plugin.version}.`);
+    } catch (e) {
+      toastError(e);
+    } finally {
+      setBusy(null);
+    }
+  };
+  return (
+    <div class="plugin-install">
+      <label class="btn small">
+        Install a plugin…
+        <input
+          type="file"
+          accept=".tar.gz,.tgz,application/gzip"
+          class="sr-only"
+          disabled={!!busy}
+          onChange={(e) => {
+            const file = e.currentTarget.files?.[0];
+            e.currentTarget.value = '';
+            if (file) void upload(file);
+          }}
+        />
+      </label>
+      <span class="muted small" role="status">
+        {busy ?? done ?? 'A .tar.gz of a plugin folder (plugin.toml and its .wasm).'}
+      </span>
+    </div>
   );
 }
 

@@ -5,11 +5,16 @@
 //! name in one rename. Its saved state and settings (in `plugin-state/`) are kept across a
 //! reinstall and a removal.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+
+use crate::error::{AppError, AppResult};
 
 /// Largest plugin accepted, unpacked (components are a few MB; the limit stops archive bombs).
 const MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -95,6 +100,140 @@ pub fn remove(name: &str, plugins_dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("removing {}", target.display()))?;
     sync_dir(plugins_dir);
     Ok(())
+}
+
+/// Plugin archives uploaded from the admin screen, one chunk after the other, staged in a
+/// folder of their own until the last chunk, then installed like `chillfi plugin install`.
+/// An upload belongs to the administrator who started it; one left alone for 10 minutes is
+/// dropped when the next one starts.
+pub struct PluginUploads {
+    dir: PathBuf,
+    open: Mutex<HashMap<String, Upload>>,
+}
+
+struct Upload {
+    file: PathBuf,
+    /// The uploaded file's name, which messages use (never the staging path).
+    name: String,
+    size: u64,
+    received: u64,
+    by: String,
+    touched: Instant,
+}
+
+/// Bytes per chunk (the last one holds the rest).
+pub const UPLOAD_CHUNK: u64 = 1 << 20;
+const UPLOAD_IDLE: Duration = Duration::from_secs(600);
+
+impl PluginUploads {
+    /// Uploads staged in `dir`; what a previous run left there is removed.
+    pub fn new(dir: PathBuf) -> Self {
+        let _ = fs::remove_dir_all(&dir);
+        Self {
+            dir,
+            open: Mutex::default(),
+        }
+    }
+
+    fn uploads(&self) -> std::sync::MutexGuard<'_, HashMap<String, Upload>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts an upload of a `.tar.gz` of `size` bytes; answers its id.
+    pub fn start(&self, by: &str, name: &str, size: u64) -> AppResult<String> {
+        if !is_tar_gz(Path::new(name)) {
+            return Err(AppError::invalid_field(
+                "name",
+                "a plugin is uploaded as a .tar.gz of its folder",
+            ));
+        }
+        if size == 0 || size > MAX_BYTES {
+            return Err(AppError::invalid_field(
+                "size",
+                format!("a plugin archive is 1 byte to {} MB", MAX_BYTES >> 20),
+            ));
+        }
+        let mut open = self.uploads();
+        open.retain(|_, u| {
+            let keep = u.touched.elapsed() < UPLOAD_IDLE;
+            if !keep {
+                let _ = fs::remove_file(&u.file);
+            }
+            keep
+        });
+        fs::create_dir_all(&self.dir).map_err(AppError::internal)?;
+        let id = crate::store::db::new_id();
+        let file = self.dir.join(format!("{id}.tar.gz"));
+        fs::File::create(&file).map_err(AppError::internal)?;
+        open.insert(
+            id.clone(),
+            Upload {
+                file,
+                name: name.to_string(),
+                size,
+                received: 0,
+                by: by.to_string(),
+                touched: Instant::now(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Appends chunk `index` (they come in order); answers the bytes received so far.
+    pub fn chunk(&self, by: &str, id: &str, index: u64, data: &[u8]) -> AppResult<u64> {
+        let mut open = self.uploads();
+        let upload = open
+            .get_mut(id)
+            .filter(|u| u.by == by)
+            .ok_or(AppError::NotFound("upload"))?;
+        let expected = upload.received / UPLOAD_CHUNK;
+        if index != expected {
+            return Err(AppError::invalid_field(
+                "index",
+                format!("chunk {expected} comes next"),
+            ));
+        }
+        let want = UPLOAD_CHUNK.min(upload.size - upload.received);
+        if data.len() as u64 != want {
+            return Err(AppError::invalid_field(
+                "data",
+                format!("chunk {index} holds {want} bytes"),
+            ));
+        }
+        let mut file = fs::OpenOptions::new()
+            .append(true)
+            .open(&upload.file)
+            .map_err(AppError::internal)?;
+        std::io::Write::write_all(&mut file, data).map_err(AppError::internal)?;
+        upload.received += want;
+        upload.touched = Instant::now();
+        Ok(upload.received)
+    }
+
+    /// Installs a complete upload into `plugins_dir` (see [`install`]); the staged archive goes
+    /// either way.
+    pub fn finish(&self, by: &str, id: &str, plugins_dir: &Path) -> AppResult<Installed> {
+        let upload = {
+            let mut open = self.uploads();
+            match open.get(id) {
+                Some(u) if u.by == by && u.received < u.size => {
+                    return Err(AppError::Conflict(format!(
+                        "{} of {} bytes received",
+                        u.received, u.size
+                    )));
+                }
+                Some(u) if u.by == by => open.remove(id),
+                _ => None,
+            }
+        }
+        .ok_or(AppError::NotFound("upload"))?;
+        let installed = install(&upload.file, plugins_dir);
+        let _ = fs::remove_file(&upload.file);
+        installed.map_err(|e| {
+            let staged = upload.file.display().to_string();
+            AppError::invalid(format!("{e:#}").replace(&staged, &upload.name))
+        })
+    }
 }
 
 fn is_tar_gz(path: &Path) -> bool {

@@ -50,6 +50,21 @@ pub fn register(app: &App, socket: &SocketRef) {
     );
     on(app, socket, "plugin:config", Access::Admin, plugin_config);
     on(app, socket, "plugin:remove", Access::Admin, plugin_remove);
+    on(app, socket, "plugin:uploadInit", Access::Admin, upload_init);
+    on(
+        app,
+        socket,
+        "plugin:uploadChunk",
+        Access::Admin,
+        upload_chunk,
+    );
+    on(
+        app,
+        socket,
+        "plugin:uploadFinish",
+        Access::Admin,
+        upload_finish,
+    );
     on(
         app,
         socket,
@@ -133,6 +148,95 @@ async fn plugin_config(ctx: Ctx, req: ConfigReq) -> AppResult<One> {
     let name = req.name.clone();
     blocking(move || host.set_config(&name, values)).await?;
     one(&ctx, &req.name, "configured")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadInit {
+    name: String,
+    size: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadStarted {
+    upload_id: String,
+    chunk_size: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UploadChunk {
+    upload_id: String,
+    index: u64,
+    data: bytes::Bytes,
+}
+
+#[derive(Serialize)]
+struct Received {
+    received: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UploadFinish {
+    upload_id: String,
+}
+
+#[derive(Serialize)]
+struct Installed {
+    plugin: PluginView,
+    replaced: bool,
+}
+
+/// A plugin archive (`.tar.gz` of its folder) uploaded from the admin screen in chunks.
+async fn upload_init(ctx: Ctx, req: UploadInit) -> AppResult<UploadStarted> {
+    host(&ctx)?;
+    let user = ctx.user()?;
+    let upload_id = ctx
+        .app
+        .plugin_uploads
+        .start(&user.id, &req.name, req.size)?;
+    Ok(UploadStarted {
+        upload_id,
+        chunk_size: crate::service::plugin_files::UPLOAD_CHUNK,
+    })
+}
+
+async fn upload_chunk(ctx: Ctx, req: UploadChunk) -> AppResult<Received> {
+    let by = ctx.user()?.id.clone();
+    let uploads = ctx.app.plugin_uploads.clone();
+    let received = tokio::task::spawn_blocking(move || {
+        uploads.chunk(&by, &req.upload_id, req.index, &req.data)
+    })
+    .await
+    .map_err(AppError::internal)??;
+    Ok(Received { received })
+}
+
+/// Installs the uploaded archive (checked first, as `chillfi plugin install`) and answers the
+/// plugin as loaded.
+async fn upload_finish(ctx: Ctx, req: UploadFinish) -> AppResult<Installed> {
+    let plugins = host(&ctx)?.clone();
+    let user = ctx.user()?;
+    let (uploads, dir) = (ctx.app.plugin_uploads.clone(), ctx.app.cfg.plugins_dir());
+    let by = user.id.clone();
+    let reloading = plugins.clone();
+    let installed = tokio::task::spawn_blocking(move || -> AppResult<_> {
+        let installed = uploads.finish(&by, &req.upload_id, &dir)?;
+        reloading.reload().map_err(AppError::from)?;
+        Ok(installed)
+    })
+    .await
+    .map_err(AppError::internal)??;
+    let info = plugins
+        .get(&installed.name)
+        .ok_or(AppError::NotFound("plugin"))?;
+    tracing::info!(plugin = installed.name, version = installed.version, by = %user.username, "plugin installed from the admin screen");
+    Ok(Installed {
+        plugin: PluginView::from(info),
+        replaced: installed.replaced,
+    })
 }
 
 /// Takes an installed plugin out of the plugins folder (as `chillfi plugin remove` does) and

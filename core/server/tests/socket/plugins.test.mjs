@@ -501,6 +501,30 @@ describe('hostile plugins, the folder watcher and the CLI', () => {
     assert.ok(byName(after.items, 'filename-tagger'));
     assert.ok(!fs.existsSync(path.join(plugins, 'my-enricher')));
     assert.equal((await call(admin.socket, 'plugin:remove', { name: 'my-enricher' })).error.code, 'not_found');
+
+    // Uploaded from the admin screen: chunks in order, then checked and installed.
+    const bytes = fs.readFileSync(archive);
+    assert.equal((await call(alice.socket, 'plugin:uploadInit', { name: 'x.tar.gz', size: 10 })).error.code, 'forbidden');
+    const wrongName = await call(admin.socket, 'plugin:uploadInit', { name: 'x.zip', size: 10 });
+    assert.equal(wrongName.error.code, 'invalid');
+    assert.equal(wrongName.error.field, 'name');
+    assert.equal((await call(admin.socket, 'plugin:uploadInit', { name: 'x.tar.gz', size: 65 * 1024 * 1024 })).error.field, 'size');
+    const { uploadId, chunkSize } = await ok(admin.socket, 'plugin:uploadInit', { name: 'my-enricher.tar.gz', size: bytes.length });
+    const chunks = Math.ceil(bytes.length / chunkSize);
+    const piece = (i) => bytes.subarray(i * chunkSize, (i + 1) * chunkSize);
+    if (chunks > 1) assert.equal((await call(admin.socket, 'plugin:uploadChunk', { uploadId, index: 1, data: piece(1) })).error.field, 'index');
+    assert.equal((await call(admin.socket, 'plugin:uploadChunk', { uploadId, index: 0, data: Buffer.alloc(3) })).error.field, 'data');
+    assert.equal((await call(admin.socket, 'plugin:uploadFinish', { uploadId })).error.code, 'conflict', 'incomplete');
+    for (let i = 0; i < chunks; i++) await ok(admin.socket, 'plugin:uploadChunk', { uploadId, index: i, data: piece(i) });
+    const done = await ok(admin.socket, 'plugin:uploadFinish', { uploadId });
+    assert.equal(done.replaced, false);
+    assert.equal(done.plugin.name, 'my-enricher');
+    assert.equal(done.plugin.state, 'enabled');
+    assert.ok(byName((await ok(admin.socket, 'plugin:list')).items, 'my-enricher'));
+    assert.equal((await call(admin.socket, 'plugin:uploadFinish', { uploadId })).error.code, 'not_found', 'used up');
+    const staged = path.join(server.dataDir, 'staging', 'plugin-uploads');
+    assert.deepEqual(fs.existsSync(staged) ? fs.readdirSync(staged) : [], [], 'nothing staged is left');
+    await ok(admin.socket, 'plugin:remove', { name: 'my-enricher' });
   });
 
   it('a plugin that ships with the server is listed disabled, is enabled in place and cannot be removed', async () => {
