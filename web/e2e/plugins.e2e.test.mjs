@@ -52,6 +52,23 @@ describe('admin plugins screen', () => {
     assert.deepEqual(await lowContrast(page), []);
     await shot(page, 'desktop-admin-plugins');
 
+    // Settings: the capabilities asked for and plugin.toml's values, checked by the server.
+    await shipped.getByRole('button', { name: 'Settings' }).click();
+    const form = page.getByRole('form', { name: 'Settings of mobile-profile' });
+    await form.getByText('Capabilities: none').waitFor();
+    await form.getByLabel('opus-kbps').fill('9999');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await form.getByText(/opus-kbps|9999/).last().waitFor();
+    assert.match(await form.locator('.has-error').innerText(), /opus-kbps/);
+    await shot(page, 'desktop-admin-plugin-settings');
+    await form.getByLabel('opus-kbps').fill('64');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await form.waitFor({ state: 'detached' });
+    const api0 = await apiSocket(stack, ADMIN);
+    const listed = (await api0.call('plugin:list')).items.find((p) => p.name === 'mobile-profile');
+    api0.close();
+    assert.equal(listed.config['opus-kbps'], '64');
+
     // Dismissing the confirmation keeps it; accepting removes it from the list and the folder.
     page.once('dialog', (d) => d.dismiss());
     await installed.getByRole('button', { name: 'Remove filename-tagger' }).click();

@@ -115,6 +115,7 @@ export interface Requests {
   'plugin:enable': [{ name: string }, { plugin: Plugin }];
   'plugin:disable': [{ name: string }, { plugin: Plugin }];
   'plugin:remove': [{ name: string }, { items: Plugin[] }];
+  'plugin:config': [{ name: string; values: Record<string, string> }, { plugin: Plugin }];
   'plugin:uploadInit': [{ name: string; size: number }, { uploadId: string; chunkSize: number }];
   'plugin:uploadChunk': [{ uploadId: string; index: number; data: ArrayBuffer }, { received: number }];
   'plugin:uploadFinish': [{ uploadId: string }, { plugin: Plugin; replaced: boolean }];

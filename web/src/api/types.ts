@@ -344,6 +344,10 @@ export interface Plugin {
   disabledReason?: string | null;
   /** Ships with ChillFi (read-only folder): it can be disabled, not removed. */
   packaged?: boolean;
+  /** Effective settings (plugin.toml defaults with the administrator's values), as strings. */
+  config?: Record<string, string>;
+  /** Host capabilities it asked for (`kv`, ...). */
+  capabilities?: string[];
 }
 
 export interface UserStats {

@@ -261,6 +261,7 @@ function Plugins() {
                   {p.disabledReason ? ` · disabled: ${p.disabledReason}` : ''}
                 </div>
               )}
+              <PluginSettings plugin={p} onSaved={(q) => setItems(items.map((x) => (x.name === q.name ? q : x)))} />
             </div>
             <div class="row-actions">
               <label class="switch">
@@ -303,6 +304,74 @@ function Plugins() {
         ))}
       </ul>
     </>
+  );
+}
+
+/** A plugin's capabilities and settings, folded away until asked for. */
+function PluginSettings(props: { plugin: Plugin; onSaved: (p: Plugin) => void }) {
+  const p = props.plugin;
+  const [open, setOpen] = useState(false);
+  const [values, setValues] = useState<Record<string, string>>({});
+  const [err, setErr] = useState<{ form?: string; fields: Record<string, string> }>({ fields: {} });
+  const keys = Object.keys(p.config ?? {});
+  const caps = p.capabilities?.length ? p.capabilities.join(', ') : 'none';
+  return (
+    <div class="plugin-settings">
+      <button
+        type="button"
+        class="btn small ghost"
+        aria-expanded={open}
+        onClick={() => {
+          setValues({ ...(p.config ?? {}) });
+          setErr({ fields: {} });
+          setOpen(!open);
+        }}
+      >
+        Settings
+      </button>
+      {open && (
+        <form
+          class="form"
+          aria-label={`Settings of ${p.name}`}
+          onSubmit={async (e) => {
+            e.preventDefault();
+            const changed = Object.fromEntries(Object.entries(values).filter(([k, v]) => p.config?.[k] !== v));
+            if (!Object.keys(changed).length) return setOpen(false);
+            try {
+              const r = await api.call('plugin:config', { name: p.name, values: changed });
+              props.onSaved(r.plugin);
+              setOpen(false);
+              toast(`Saved the settings of ${p.name}`, 'success', 2500);
+            } catch (ex) {
+              setErr(fieldErrors(ex, keys.map((k) => `values.${k}`)));
+            }
+          }}
+        >
+          <div class="muted small">Capabilities: {caps}</div>
+          {keys.length === 0 && <div class="muted small">This plugin has no settings.</div>}
+          {keys.map((k) => (
+            <Field key={k} label={k} error={err.fields[`values.${k}`]}>
+              {(id, d) => (
+                <input
+                  id={id}
+                  aria-describedby={d}
+                  value={values[k] ?? ''}
+                  onInput={(e) => setValues({ ...values, [k]: val(e) })}
+                />
+              )}
+            </Field>
+          ))}
+          <FormError text={err.form} />
+          {keys.length > 0 && (
+            <div class="row-actions">
+              <button type="submit" class="btn small">
+                Save
+              </button>
+            </div>
+          )}
+        </form>
+      )}
+    </div>
   );
 }
 
