@@ -125,16 +125,25 @@ fn audio_range(file: &mut File, len: u64) -> std::io::Result<(u64, u64)> {
     }
     let mut end = len;
     loop {
+        let before = end;
         let mut tail = [0u8; 32];
-        if read_at(file, end.saturating_sub(128), &mut tail[..3])? && &tail[..3] == b"TAG" {
-            end -= 128;
-        } else if read_at(file, end.saturating_sub(32), &mut tail)? && tail.starts_with(b"APETAGEX")
+        // Each tag sits entirely before `end` (a file shorter than a tag holds none).
+        let at = |back: u64| end.checked_sub(back).filter(|at| *at >= start);
+        if let Some(at128) = at(128)
+            && read_at(file, at128, &mut tail[..3])?
+            && &tail[..3] == b"TAG"
+        {
+            end = at128;
+        } else if let Some(at32) = at(32)
+            && read_at(file, at32, &mut tail)?
+            && tail.starts_with(b"APETAGEX")
         {
             // The footer's size counts the items and the footer; a header adds 32 bytes.
             let size = u64::from(u32::from_le_bytes([tail[12], tail[13], tail[14], tail[15]]));
             let header = if tail[23] & 0x80 != 0 { 32 } else { 0 };
             end = end.saturating_sub(size + header);
-        } else if read_at(file, end.saturating_sub(15), &mut tail[..15])?
+        } else if let Some(at15) = at(15)
+            && read_at(file, at15, &mut tail[..15])?
             && &tail[6..15] == b"LYRICS200"
         {
             let size = std::str::from_utf8(&tail[..6])
@@ -145,7 +154,8 @@ fn audio_range(file: &mut File, len: u64) -> std::io::Result<(u64, u64)> {
         } else {
             break;
         }
-        if end <= start {
+        // A damaged size (0) must not keep the loop where it is.
+        if end <= start || end >= before {
             break;
         }
     }
@@ -360,6 +370,74 @@ mod tests {
         // MPEG-2 (22.05 kHz) 64 kb/s.
         let h = Header::parse(&[0xff, 0xf3, 0x80, 0x64]).expect("valid header");
         assert_eq!((h.sample_rate, h.len, h.samples()), (22_050, 208, 576));
+    }
+
+    /// Hostile bytes: tags with damaged sizes, frame headers pointing past the end, junk.
+    /// Each file is copied or left to FFmpeg, never a panic or a hang.
+    #[test]
+    fn damaged_files_end_cleanly() {
+        let dir = std::env::temp_dir().join(format!("chillfi-mp3-copy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let frame = |len: usize| {
+            let mut f = vec![0u8; len];
+            f[..4].copy_from_slice(&[0xff, 0xfb, 0x90, 0x64]);
+            f
+        };
+        // Files shorter than the tags they seem to end with.
+        let short: [&[u8]; 4] = [b"", b"TAG", b"TAG and a little more", b"APETAGEX"];
+        for bytes in short {
+            let src = dir.join("short.mp3");
+            std::fs::write(&src, bytes).expect("write");
+            let out = dir.join("short-out.mp3");
+            let copied = remux(&src, &out, &Mp3Settings::default(), &AtomicBool::new(false));
+            assert!(matches!(copied, Ok(None)), "{bytes:?}: {copied:?}");
+        }
+        for case in 0..300 {
+            let mut bytes = Vec::new();
+            if case % 3 == 0 {
+                bytes.extend_from_slice(b"ID3\x03\x00\x00");
+                bytes.extend((0..4).map(|_| (next() & 0x7f) as u8));
+            }
+            for _ in 0..(next() % 40) {
+                match next() % 4 {
+                    0 => bytes.extend(frame(417)),
+                    1 => bytes.extend((0..(next() % 600)).map(|_| next() as u8)),
+                    2 => bytes.extend_from_slice(&[0xff, 0xfb, (next() & 0xff) as u8, 0x64]),
+                    _ => bytes.extend(frame(100)),
+                }
+            }
+            match case % 4 {
+                0 => {
+                    let mut ape = b"APETAGEX".to_vec();
+                    ape.extend(2000u32.to_le_bytes());
+                    ape.extend(((next() % 3) as u32 * 7).to_le_bytes());
+                    ape.extend([0u8; 4]);
+                    ape.extend(((next() as u32) & 0x8000_0000).to_le_bytes());
+                    ape.extend([0u8; 8]);
+                    bytes.extend(ape);
+                }
+                1 => bytes.extend_from_slice(b"000000LYRICS200"),
+                2 => bytes.extend(b"TAG".iter().copied().chain(std::iter::repeat_n(0, 125))),
+                _ => {}
+            }
+            let src = dir.join("in.mp3");
+            let dst = dir.join("out.mp3");
+            std::fs::write(&src, &bytes).expect("write");
+            let copied = remux(&src, &dst, &Mp3Settings::default(), &AtomicBool::new(false));
+            if let Ok(Some(report)) = copied {
+                let out = std::fs::read(&dst).expect("output");
+                assert_eq!(report.bytes, out.len() as u64, "case {case}");
+                assert!(out.len() <= bytes.len(), "case {case}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
