@@ -42,7 +42,7 @@ use std::sync::atomic::AtomicBool;
 pub use error::MediaError;
 pub use input::AUDIO_DEMUXERS;
 pub use probe::probe;
-pub use tags::{MAX_LYRICS_CHARS, MAX_TAG_CHARS, Tags};
+pub use tags::{MAX_LYRICS_CHARS, MAX_TAG_CHARS, MusicBrainzIds, Tags, musicbrainz_id};
 
 /// Largest cover image [`probe`] returns; bigger pictures are ignored (they are almost always
 /// mistakes, and the UI only needs a thumbnail-sized image).

@@ -27,6 +27,38 @@ pub struct Tags {
     /// Unsynced text, or LRC (`[mm:ss.xx]` before each line) when the file has timed lyrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lyrics: Option<String>,
+    /// MusicBrainz ids, as Picard and other taggers write them.
+    #[serde(default, skip_serializing_if = "MusicBrainzIds::is_empty")]
+    pub musicbrainz: MusicBrainzIds,
+}
+
+/// MusicBrainz ids (lowercase UUIDs); a value that is not one is left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MusicBrainzIds {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artist_id: Option<String>,
+}
+
+impl MusicBrainzIds {
+    pub fn is_empty(&self) -> bool {
+        self.recording_id.is_none() && self.release_id.is_none() && self.artist_id.is_none()
+    }
+}
+
+/// The first MusicBrainz id in `value` (several artists' ids may be joined by `/` or `;`),
+/// lowercased; `None` when it does not start with one.
+pub fn musicbrainz_id(value: &str) -> Option<String> {
+    let id = value.trim().get(..36)?.to_ascii_lowercase();
+    let shape_ok = id.char_indices().all(|(i, c)| match i {
+        8 | 13 | 18 | 23 => c == '-',
+        _ => c.is_ascii_hexdigit(),
+    });
+    shape_ok.then_some(id)
 }
 
 /// Longest lyrics kept, in characters.
@@ -95,6 +127,19 @@ impl RawTags {
                 .and_then(parse_year),
             genre: text(&["genre", "tcon"]),
             lyrics: self.1.clone(),
+            // Vorbis comments spell them MUSICBRAINZ_*ID; ID3 TXXX frames and MP4 freeform atoms
+            // "MusicBrainz * Id" (there the track id is the recording's, as in Vorbis).
+            musicbrainz: MusicBrainzIds {
+                recording_id: self
+                    .get(&["musicbrainz_trackid", "musicbrainz track id"])
+                    .and_then(musicbrainz_id),
+                release_id: self
+                    .get(&["musicbrainz_albumid", "musicbrainz album id"])
+                    .and_then(musicbrainz_id),
+                artist_id: self
+                    .get(&["musicbrainz_artistid", "musicbrainz artist id"])
+                    .and_then(musicbrainz_id),
+            },
         }
     }
 }
@@ -166,6 +211,53 @@ mod tests {
                 .collect(),
             None,
         )
+    }
+
+    #[test]
+    fn musicbrainz_ids_from_vorbis_and_id3_spellings() {
+        let rec = "6A0AB9E8-8B2F-4C3E-9D1A-0123456789AB";
+        let vorbis = raw(&[
+            ("MUSICBRAINZ_TRACKID", rec),
+            ("MUSICBRAINZ_ALBUMID", "not-an-id"),
+            (
+                "MUSICBRAINZ_ARTISTID",
+                "0383dadf-2a4e-4d10-a46a-e9e041da8eb3/f27ec8db-af05-4f36-916e-3d57f91ecf5e",
+            ),
+        ])
+        .to_tags()
+        .musicbrainz;
+        assert_eq!(
+            vorbis.recording_id.as_deref(),
+            Some(&*rec.to_ascii_lowercase())
+        );
+        assert_eq!(
+            vorbis.release_id, None,
+            "a value that is not an id is left out"
+        );
+        assert_eq!(
+            vorbis.artist_id.as_deref(),
+            Some("0383dadf-2a4e-4d10-a46a-e9e041da8eb3"),
+            "the first of several artists"
+        );
+        let id3 = raw(&[(
+            "MusicBrainz Album Id",
+            "f27ec8db-af05-4f36-916e-3d57f91ecf5e",
+        )])
+        .to_tags()
+        .musicbrainz;
+        assert_eq!(
+            id3.release_id.as_deref(),
+            Some("f27ec8db-af05-4f36-916e-3d57f91ecf5e")
+        );
+        assert!(raw(&[]).to_tags().musicbrainz.is_empty());
+        for bad in [
+            "",
+            "0383dadf-2a4e-4d10-a46a",
+            "0383dadfx2a4e-4d10-a46a-e9e041da8eb3",
+            "g383dadf-2a4e-4d10-a46a-e9e041da8eb3",
+        ] {
+            assert_eq!(musicbrainz_id(bad), None, "{bad}");
+        }
     }
 
     #[test]

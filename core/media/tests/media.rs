@@ -906,3 +906,39 @@ fn ape_tag(items: &[(&str, &str)], binary: &[u8]) -> Vec<u8> {
     tag.extend(frame(1 << 31));
     tag
 }
+
+/// MusicBrainz ids as Picard writes them: Vorbis comments in a FLAC, TXXX frames in an MP3.
+#[test]
+fn musicbrainz_ids_are_read_from_flac_and_mp3() {
+    let dir = setup();
+    let recording = "6a0ab9e8-8b2f-4c3e-9d1a-0123456789ab";
+    let release = "f27ec8db-af05-4f36-916e-3d57f91ecf5e";
+    let flac = sine(
+        dir.path(),
+        "mb.flac",
+        "flac",
+        1.0,
+        &[
+            ("MUSICBRAINZ_TRACKID", recording),
+            ("MUSICBRAINZ_ALBUMID", release),
+        ],
+        false,
+    );
+    let ids = probe(&flac).unwrap().tags.musicbrainz;
+    assert_eq!(ids.recording_id.as_deref(), Some(recording));
+    assert_eq!(ids.release_id.as_deref(), Some(release));
+    let mp3 = sine(
+        dir.path(),
+        "mb.mp3",
+        "mp3",
+        1.0,
+        &[
+            ("MusicBrainz Album Id", release),
+            ("MusicBrainz Artist Id", recording),
+        ],
+        false,
+    );
+    let ids = probe(&mp3).unwrap().tags.musicbrainz;
+    assert_eq!(ids.release_id.as_deref(), Some(release));
+    assert_eq!(ids.artist_id.as_deref(), Some(recording));
+}

@@ -255,6 +255,7 @@ async fn seed_library(cfg: Config, count: usize, mp3: PathBuf) -> anyhow::Result
             conversion: "remuxed".into(),
             created_at: now - (count - i) as i64,
             updated_at: now,
+            music_brainz: Default::default(),
         };
         let _duplicate = stores.songs.insert(&song)?;
     }

@@ -154,6 +154,7 @@ pub fn song(view: &SongView, marks: &Marks) -> Elem {
         .a("mediaType", "song")
         .a("samplingRate", s.sample_rate)
         .a("channelCount", s.channels)
+        .opt("musicBrainzId", s.music_brainz.recording_id.as_deref())
         .a("displayArtist", artist_name)
         .a(
             "displayAlbumArtist",

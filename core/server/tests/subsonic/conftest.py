@@ -53,7 +53,8 @@ def media(tmp_path_factory):
     d = tmp_path_factory.mktemp("media")
     cover = ffmpeg(d / "cover.png", "-f", "lavfi", "-i", "testsrc=s=600x400", "-frames:v", "1")
 
-    def song(name, freq, title, artist, album, genre, year, track, with_cover, lyrics=None):
+    def song(name, freq, title, artist, album, genre, year, track, with_cover, lyrics=None,
+             recording=None):
         args = ["-f", "lavfi", "-i", f"sine=f={freq}:d=3"]
         if with_cover:
             args += ["-i", str(cover), "-map", "0:a", "-map", "1:v", "-c:v", "png",
@@ -64,10 +65,13 @@ def media(tmp_path_factory):
                  "-metadata", f"track={track}", "-c:a", "flac"]
         if lyrics:
             args += ["-metadata", f"lyrics={lyrics}"]
+        if recording:
+            args += ["-metadata", f"MUSICBRAINZ_TRACKID={recording}"]
         return ffmpeg(d / name, *args)
 
     song("a.flac", 440, "Alpha One", "Band A", "First Album", "Rock", 2020, 1, True,
-         lyrics="[ar:Band A]\n[00:00.50]Hello there\n[00:01.80]Goodbye now")
+         lyrics="[ar:Band A]\n[00:00.50]Hello there\n[00:01.80]Goodbye now",
+         recording="6a0ab9e8-8b2f-4c3e-9d1a-0123456789ab")
     song("b.flac", 550, "Beta Two", "Band A", "First Album", "Rock", 2020, 2, True,
          lyrics="First line\nSecond line")
     song("c.flac", 660, "Gamma Three", "Solo B", "Second Album", "Jazz", 1999, 1, False)

@@ -75,6 +75,11 @@ def test_system_and_browse_methods(env):
     assert album.song_count == 2 and album.duration == 6 and album.year == 2020
     assert album.genre == "Rock" and album.cover_art == alpha.cover_art
     assert c.get_song(alpha.id).title == "Alpha One"
+    # The recording's MusicBrainz id from the file's tags (Picard's MUSICBRAINZ_TRACKID).
+    status, _, body = env.server.get("getSong", {"id": alpha.id, "apiKey": env.keys["admin_api"], "f": "json"})
+    assert json.loads(body)["subsonic-response"]["song"]["musicBrainzId"] == "6a0ab9e8-8b2f-4c3e-9d1a-0123456789ab"
+    status, _, body = env.server.get("getSong", {"id": songs["Beta Two"].id, "apiKey": env.keys["admin_api"], "f": "json"})
+    assert "musicBrainzId" not in json.loads(body)["subsonic-response"]["song"]
 
     # The folder view for folder-based clients: root -> artists -> albums -> songs.
     root = c.get_music_directory("1")

@@ -645,6 +645,7 @@ fn merge_tags(file: Tags, overrides: Option<&TagOverrides>) -> Tags {
         year: o.year.or(file.year),
         genre: o.genre.clone().or(file.genre),
         lyrics: file.lyrics,
+        musicbrainz: file.musicbrainz,
     }
 }
 
@@ -697,6 +698,7 @@ fn apply_patch(tags: Tags, patch: &chillfi_plugin_host::MetadataPatch) -> Tags {
         year: p.year.and_then(|y| i32::try_from(y).ok()).or(tags.year),
         genre: p.genre.or(tags.genre),
         lyrics: tags.lyrics,
+        musicbrainz: tags.musicbrainz,
     }
 }
 
@@ -754,6 +756,7 @@ fn build_song(
         },
         created_at: now,
         updated_at: now,
+        music_brainz: tags.musicbrainz,
     }
 }
 

@@ -385,6 +385,7 @@ mod tests {
             conversion: "encoded".into(),
             created_at: 0,
             updated_at: 0,
+            music_brainz: Default::default(),
         }
     }
 

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use chillfi_media::MusicBrainzIds;
+
 use crate::store::favourites::Marks;
 use unicode_normalization::UnicodeNormalization;
 
@@ -41,6 +43,9 @@ pub struct Song {
     pub conversion: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// From the file's tags; absent on the wire when there are none.
+    #[serde(default, skip_serializing_if = "MusicBrainzIds::is_empty")]
+    pub music_brainz: MusicBrainzIds,
 }
 
 impl Song {
