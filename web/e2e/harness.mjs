@@ -333,6 +333,14 @@ export async function uploadViaSocket(stack, user, files) {
  */
 export async function lowContrast(page, min = 4.5) {
   await page.mouse.move(0, 0);
+  // Measured on the settled page: a view that has just opened may still be in its first frame
+  // of a fade-in (opacity 0), whatever the reduced-motion duration. Endless animations
+  // (spinners) never finish and are left out.
+  await page.evaluate(async () => {
+    const finite = document.getAnimations().filter((a) => Number.isFinite(a.effect?.getComputedTiming().endTime));
+    await Promise.all(finite.map((a) => a.finished.catch(() => {})));
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  });
   return page.evaluate((min) => {
     const parse = (c) => {
       const srgb = c.match(/^color\(srgb ([^)]+)\)/);
