@@ -410,16 +410,7 @@ fn plugin_command(cfg: &Config, command: PluginCommand) -> anyhow::Result<()> {
         }
         PluginCommand::Remove { name } => {
             let dir = cfg.plugins_dir();
-            let shipped = std::path::Path::new(cfg.plugins.packaged_dir.trim()).join(&name);
-            anyhow::ensure!(
-                dir.join(&name).is_dir()
-                    || cfg.plugins.packaged_dir.trim().is_empty()
-                    || !shipped.is_dir(),
-                "{name} ships with ChillFi ({}) and cannot be removed; disable it instead \
-                 (the admin screen's Plugins, or plugin:disable)",
-                shipped.display()
-            );
-            service::plugin_files::remove(&name, &dir)?;
+            service::plugin_files::remove(&name, &dir, cfg.packaged_plugins_dir().as_deref())?;
             println!("removed {name} from {}", dir.display());
             Ok(())
         }

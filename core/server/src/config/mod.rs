@@ -590,15 +590,20 @@ impl Config {
     }
 
     /// The plugin host's settings, from `[plugins]`.
+    /// The read-only folder of plugins that ship with ChillFi, if one is configured.
+    pub fn packaged_plugins_dir(&self) -> Option<PathBuf> {
+        Some(self.plugins.packaged_dir.trim())
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    }
+
     pub fn plugin_host_config(&self) -> chillfi_plugin_host::HostConfig {
         use std::time::Duration;
         let p = &self.plugins;
         let kib = |n: u64| usize::try_from(n.saturating_mul(1024)).unwrap_or(usize::MAX);
         let mut host =
             chillfi_plugin_host::HostConfig::new(self.plugins_dir(), self.plugin_state_dir());
-        host.packaged_dir = Some(p.packaged_dir.trim())
-            .filter(|d| !d.is_empty())
-            .map(std::path::PathBuf::from);
+        host.packaged_dir = self.packaged_plugins_dir();
         host.limits = chillfi_plugin_host::Limits {
             enricher_deadline: Duration::from_millis(p.enricher_deadline_ms),
             profile_deadline: Duration::from_millis(p.profile_deadline_ms),

@@ -79,13 +79,24 @@ pub fn install(source: &Path, plugins_dir: &Path) -> anyhow::Result<Installed> {
     })
 }
 
-/// Removes the installed plugin `name` from `plugins_dir`.
-pub fn remove(name: &str, plugins_dir: &Path) -> anyhow::Result<()> {
+/// Removes the installed plugin `name` from `plugins_dir`; one that only ships with ChillFi (in
+/// `packaged_dir`) is refused.
+pub fn remove(name: &str, plugins_dir: &Path, packaged_dir: Option<&Path>) -> anyhow::Result<()> {
     ensure!(
         chillfi_plugin_host::valid_name(name),
         "{name:?} is not a plugin name (lowercase letters, digits and dashes)"
     );
     let target = plugins_dir.join(name);
+    if let Some(shipped) = packaged_dir.map(|d| d.join(name))
+        && !target.is_dir()
+        && shipped.is_dir()
+    {
+        bail!(
+            "{name} ships with ChillFi ({}) and cannot be removed; disable it instead \
+             (the admin screen's Plugins, or plugin:disable)",
+            shipped.display()
+        );
+    }
     ensure!(
         target.is_dir(),
         "no plugin {name:?} is installed in {}",
@@ -406,9 +417,9 @@ mod tests {
     fn remove_wants_an_installed_plugin_name() {
         let plugins = tempfile::tempdir().unwrap();
         for name in ["../x", "", "Upper"] {
-            assert!(remove(name, plugins.path()).is_err(), "{name:?}");
+            assert!(remove(name, plugins.path(), None).is_err(), "{name:?}");
         }
-        let err = refused(remove("absent", plugins.path()));
+        let err = refused(remove("absent", plugins.path(), None));
         assert!(err.contains("no plugin \"absent\""), "{err}");
     }
 }

@@ -250,10 +250,13 @@ async fn plugin_remove(ctx: Ctx, req: NameReq) -> AppResult<Items> {
             req.name
         )));
     }
-    let dir = ctx.app.cfg.plugins_dir();
+    let (dir, shipped) = (
+        ctx.app.cfg.plugins_dir(),
+        ctx.app.cfg.packaged_plugins_dir(),
+    );
     let name = req.name.clone();
     let items = tokio::task::spawn_blocking(move || -> AppResult<_> {
-        crate::service::plugin_files::remove(&name, &dir)
+        crate::service::plugin_files::remove(&name, &dir, shipped.as_deref())
             .map_err(|e| AppError::internal(format!("{e:#}")))?;
         host.reload().map_err(AppError::from)
     })
