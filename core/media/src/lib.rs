@@ -28,6 +28,7 @@
 //! `&str`s without checking UTF-8; we only ever look at their bytes and convert them with
 //! `String::from_utf8_lossy`, so malformed tags become U+FFFD instead of a panic.
 
+mod cover;
 mod error;
 mod input;
 mod mp3_copy;
@@ -39,6 +40,7 @@ use std::path::Path;
 use std::sync::Once;
 use std::sync::atomic::AtomicBool;
 
+pub use cover::{MAX_COVER_SIDE, reencode_cover};
 pub use error::MediaError;
 pub use input::AUDIO_DEMUXERS;
 pub use probe::probe;

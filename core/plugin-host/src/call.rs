@@ -1,12 +1,18 @@
 //! The state of one plugin call (one wasmtime store) and the host side of the imports a
-//! plugin may call during it: `host` (log, config) and `kv`.
+//! plugin may call during it: `host` (log, config), `kv` and, for 0.2.0 enrichers,
+//! `wasi:http/outgoing-handler` with the policy of `net.rs`.
 
 use crate::bindings::v0_1::{host, kv};
+use crate::bindings::v0_2;
 use crate::kv::{KvFailure, KvStore};
+use crate::net::{NetHooks, PluginNet};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use wasmtime::ResourceLimiter;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Log lines one call may write.
 const LOGS_PER_CALL: u32 = 100;
@@ -22,6 +28,18 @@ pub struct CallState {
     pub kv_quota: usize,
     pub limiter: CallLimiter,
     pub logs_left: u32,
+    /// `wasi:http` (and the `wasi:io`/`wasi:clocks` it rests on): made on first use, so
+    /// calls that send no request do not pay for it.
+    wasi: Option<Box<WasiParts>>,
+    net: Option<Arc<PluginNet>>,
+    deadline: Instant,
+}
+
+struct WasiParts {
+    ctx: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: NetHooks,
 }
 
 impl CallState {
@@ -42,6 +60,54 @@ impl CallState {
                 memory_refused: false,
             },
             logs_left: LOGS_PER_CALL,
+            wasi: None,
+            net: None,
+            deadline: Instant::now(),
+        }
+    }
+
+    /// Lets this call send HTTP requests under the plugin's grant.
+    pub fn with_net(mut self, net: Option<Arc<PluginNet>>) -> Self {
+        self.net = net;
+        self
+    }
+
+    /// Requests end by this instant (the call's deadline).
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+
+    fn wasi(&mut self) -> &mut WasiParts {
+        let (net, deadline) = (self.net.clone(), self.deadline);
+        self.wasi.get_or_insert_with(|| {
+            Box::new(WasiParts {
+                // No stdio, environment, arguments or preopened folders.
+                ctx: WasiCtx::builder().build(),
+                http: WasiHttpCtx::new(),
+                table: ResourceTable::new(),
+                hooks: NetHooks { net, deadline },
+            })
+        })
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let w = self.wasi();
+        WasiCtxView {
+            ctx: &mut w.ctx,
+            table: &mut w.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let w = self.wasi();
+        WasiHttpCtxView {
+            ctx: &mut w.http,
+            table: &mut w.table,
+            hooks: &mut w.hooks,
         }
     }
 }
@@ -90,7 +156,32 @@ impl ResourceLimiter for CallLimiter {
 pub fn add_imports(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     host::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
     kv::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
+    v0_2::host::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
+    v0_2::kv::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
+    // What wasi:http/types rests on: streams, pollables, errors and the monotonic clock
+    // (durations, timeouts). No wall clock, randomness, stdio, files or sockets.
+    let l = &mut *linker;
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<CallState, HasIo>(l, |t| {
+        t.ctx().table
+    })?;
+    wasmtime_wasi::p2::bindings::sync::io::poll::add_to_linker::<CallState, HasIo>(l, |t| {
+        t.ctx().table
+    })?;
+    wasmtime_wasi::p2::bindings::sync::io::streams::add_to_linker::<CallState, HasIo>(l, |t| {
+        t.ctx().table
+    })?;
+    wasmtime_wasi::p2::bindings::clocks::monotonic_clock::add_to_linker::<
+        CallState,
+        wasmtime_wasi::clocks::WasiClocks,
+    >(l, wasmtime_wasi::clocks::WasiClocksView::clocks)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(l)?;
     Ok(())
+}
+
+struct HasIo;
+
+impl wasmtime::component::HasData for HasIo {
+    type Data<'a> = &'a mut ResourceTable;
 }
 
 fn cut(s: &str, max: usize) -> &str {
@@ -159,5 +250,48 @@ impl kv::Host for CallState {
             return Err(kv::KvError::Denied);
         };
         crate::lock(store).delete(&key).map_err(kv_error)
+    }
+}
+
+// ----- 0.2.0: the same functions under the new package version -----
+
+impl v0_2::host::Host for CallState {
+    fn log(&mut self, level: v0_2::host::LogLevel, message: String) {
+        use v0_2::host::LogLevel as L;
+        let level = match level {
+            L::Trace => host::LogLevel::Trace,
+            L::Debug => host::LogLevel::Debug,
+            L::Info => host::LogLevel::Info,
+            L::Warn => host::LogLevel::Warn,
+            L::Error => host::LogLevel::Error,
+        };
+        host::Host::log(self, level, message)
+    }
+
+    fn get_config(&mut self, key: String) -> Option<String> {
+        host::Host::get_config(self, key)
+    }
+}
+
+fn v0_2_kv_error(e: kv::KvError) -> v0_2::kv::KvError {
+    match e {
+        kv::KvError::Denied => v0_2::kv::KvError::Denied,
+        kv::KvError::QuotaExceeded => v0_2::kv::KvError::QuotaExceeded,
+        kv::KvError::InvalidKey => v0_2::kv::KvError::InvalidKey,
+        kv::KvError::Io(m) => v0_2::kv::KvError::Io(m),
+    }
+}
+
+impl v0_2::kv::Host for CallState {
+    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, v0_2::kv::KvError> {
+        kv::Host::get(self, key).map_err(v0_2_kv_error)
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), v0_2::kv::KvError> {
+        kv::Host::set(self, key, value).map_err(v0_2_kv_error)
+    }
+
+    fn delete(&mut self, key: String) -> Result<(), v0_2::kv::KvError> {
+        kv::Host::delete(self, key).map_err(v0_2_kv_error)
     }
 }

@@ -25,6 +25,8 @@ pub enum PluginError {
         key: String,
         message: String,
     },
+    #[error("plugin {plugin}: cannot grant network access: {message}")]
+    Grant { plugin: String, message: String },
     #[error("plugin engine: {0}")]
     Engine(String),
     #[error("watching the plugins folder: {0}")]

@@ -22,6 +22,7 @@ mod enricher;
 mod error;
 mod kv;
 mod manifest;
+mod net;
 mod registry;
 mod runtime;
 mod share_handler;
@@ -32,6 +33,7 @@ mod watch;
 
 pub use error::PluginError;
 pub use manifest::{KNOWN_CAPABILITIES, SUPPORTED_WIT_VERSIONS, valid_name};
+pub use net::{HostPattern, HttpLimits, is_public};
 pub use registry::PluginHost;
 pub use types::*;
 pub use watch::PluginWatcher;

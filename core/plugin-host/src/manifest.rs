@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// WIT package versions this host can load.
-pub const SUPPORTED_WIT_VERSIONS: [&str; 1] = ["0.1.0"];
+pub const SUPPORTED_WIT_VERSIONS: [&str; 2] = ["0.1.0", "0.2.0"];
 /// Capabilities a plugin may request.
-pub const KNOWN_CAPABILITIES: [&str; 1] = ["kv"];
+pub const KNOWN_CAPABILITIES: [&str; 2] = ["kv", "http"];
+/// Entries of `allowed-hosts` one plugin may list.
+const MAX_ALLOWED_HOSTS: usize = 16;
 const DEFAULT_ORDER: i32 = 100;
 const MAX_CONFIG_VALUE: usize = 4096;
 
@@ -24,6 +26,8 @@ struct RawManifest {
     description: String,
     #[serde(default)]
     capabilities: Vec<String>,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
     #[serde(default)]
     order: Option<i32>,
     #[serde(default)]
@@ -68,6 +72,8 @@ pub struct Manifest {
     pub wit: String,
     pub description: String,
     pub capabilities: Vec<String>,
+    /// Hosts the plugin asks to reach (with the "http" capability), as written.
+    pub allowed_hosts: Vec<crate::HostPattern>,
     pub order: i32,
     pub config: BTreeMap<String, String>,
     pub schema: BTreeMap<String, SchemaEntry>,
@@ -165,6 +171,34 @@ impl Manifest {
                 ));
             }
         }
+        let http = raw.capabilities.iter().any(|c| c == "http");
+        if http && (kind != PluginKind::Enricher || raw.wit == "0.1.0") {
+            return Err(bad(
+                "capability \"http\" needs kind = \"enricher\" and wit = \"0.2.0\"".into(),
+                partial,
+            ));
+        }
+        if http == raw.allowed_hosts.is_empty() {
+            return Err(bad(
+                "capability \"http\" and allowed-hosts go together: list the hosts the plugin \
+                 reaches, e.g. allowed-hosts = [\"musicbrainz.org\"]"
+                    .into(),
+                partial,
+            ));
+        }
+        if raw.allowed_hosts.len() > MAX_ALLOWED_HOSTS {
+            return Err(bad(
+                format!("more than {MAX_ALLOWED_HOSTS} allowed-hosts"),
+                partial,
+            ));
+        }
+        let mut allowed_hosts = Vec::new();
+        for h in &raw.allowed_hosts {
+            match crate::HostPattern::parse(h) {
+                Ok(p) => allowed_hosts.push(p),
+                Err(message) => return Err(bad(message, partial)),
+            }
+        }
         for key in raw.config_schema.keys() {
             if !raw.config.contains_key(key) {
                 return Err(bad(
@@ -180,6 +214,7 @@ impl Manifest {
             wit: raw.wit,
             description: raw.description,
             capabilities: raw.capabilities,
+            allowed_hosts,
             order: raw.order.unwrap_or(DEFAULT_ORDER),
             config: raw.config,
             schema: raw.config_schema,

@@ -7,6 +7,7 @@ use crate::call::CallState;
 use crate::error::PluginError;
 use crate::kv::KvStore;
 use crate::manifest::{self, Manifest, PartialManifest};
+use crate::net::{HostPattern, PluginNet};
 use crate::runtime::{self, Identified, Runtime};
 use crate::types::{HostConfig, Limits, PluginInfo, PluginKind, PluginState};
 use crate::watch::{self, PluginWatcher};
@@ -93,6 +94,8 @@ pub(crate) struct Plugin {
     config: RwLock<Arc<BTreeMap<String, String>>>,
     /// Loaded from the read-only packaged folder.
     packaged: bool,
+    /// The network grant (plugins with the "http" capability an administrator enabled).
+    net: RwLock<Option<Arc<PluginNet>>>,
 }
 
 struct Status {
@@ -108,6 +111,9 @@ struct SavedState {
     state: Option<PluginState>,
     #[serde(default)]
     last_error: Option<String>,
+    /// Hosts an administrator granted (a subset of plugin.toml's `allowed-hosts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    granted_hosts: Vec<String>,
 }
 
 impl Plugin {
@@ -118,6 +124,16 @@ impl Plugin {
     /// The typed pre-instance (`None` for a plugin that failed to load).
     pub(crate) fn pre(&self) -> Option<&WorldPre> {
         self.prepared.as_ref().map(|p| &p.pre)
+    }
+
+    pub(crate) fn net(&self) -> Option<Arc<PluginNet>> {
+        read(&self.net)
+    }
+
+    fn granted_hosts(&self) -> Vec<String> {
+        self.net()
+            .map(|n| n.granted().map(str::to_string).collect())
+            .unwrap_or_default()
     }
 
     fn kind(&self) -> Option<PluginKind> {
@@ -148,6 +164,15 @@ impl Plugin {
             order: self.order(),
             dir: self.dir.clone(),
             packaged: self.packaged,
+            requested_hosts: m
+                .map(|m| {
+                    m.allowed_hosts
+                        .iter()
+                        .map(|h| h.as_str().to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            granted_hosts: self.granted_hosts(),
         }
     }
 }
@@ -246,6 +271,7 @@ impl PluginHost {
                 st.state
             }),
             last_error: st.last_error.clone(),
+            granted_hosts: p.granted_hosts(),
         };
         let text = toml::to_string(&saved).map_err(|e| PluginError::Engine(e.to_string()))?;
         write_atomic(
@@ -254,14 +280,58 @@ impl PluginHost {
         )
     }
 
-    /// Enables a disabled or faulted plugin (clearing its fault count).
+    /// Enables a disabled or faulted plugin (clearing its fault count). A plugin with the
+    /// "http" capability is granted every host its plugin.toml lists.
     pub fn enable(&self, name: &str) -> Result<(), PluginError> {
+        self.enable_granting(name, None)
+    }
+
+    /// Enables a plugin, granting it `hosts` (a subset of its `allowed-hosts`; `None`: all
+    /// of them). A plugin with the "http" capability needs at least one granted host.
+    pub fn enable_granting(&self, name: &str, hosts: Option<&[String]>) -> Result<(), PluginError> {
         let p = self.find(name)?;
         let mut st = lock(&p.status);
         if st.state == PluginState::Failed {
             return Err(PluginError::Failed {
                 name: name.to_string(),
                 reason: st.last_error.clone().unwrap_or_default(),
+            });
+        }
+        if let Some(m) = p.manifest.as_ref().filter(|m| m.has_capability("http")) {
+            let granted: Vec<HostPattern> = match hosts {
+                None => m.allowed_hosts.clone(),
+                Some(hosts) => {
+                    let mut granted = Vec::new();
+                    for h in hosts {
+                        let wanted =
+                            HostPattern::parse(h).map_err(|message| PluginError::Grant {
+                                plugin: name.to_string(),
+                                message,
+                            })?;
+                        if !m.allowed_hosts.contains(&wanted) {
+                            return Err(PluginError::Grant {
+                                plugin: name.to_string(),
+                                message: format!(
+                                    "{h:?} is not among the hosts plugin.toml asks for"
+                                ),
+                            });
+                        }
+                        granted.push(wanted);
+                    }
+                    granted
+                }
+            };
+            if granted.is_empty() {
+                return Err(PluginError::Grant {
+                    plugin: name.to_string(),
+                    message: "grant at least one host: the plugin needs the network".into(),
+                });
+            }
+            write(&p.net, Some(Arc::new(self.plugin_net(&p.name, m, granted))));
+        } else if hosts.is_some_and(|h| !h.is_empty()) {
+            return Err(PluginError::Grant {
+                plugin: name.to_string(),
+                message: "the plugin does not ask for the network (no \"http\" capability)".into(),
             });
         }
         st.state = PluginState::Enabled;
@@ -278,6 +348,7 @@ impl PluginHost {
             let saved = SavedState {
                 state: Some(PluginState::Disabled),
                 last_error: None,
+                granted_hosts: Vec::new(),
             };
             let text = toml::to_string(&saved).map_err(|e| PluginError::Engine(e.to_string()))?;
             return write_atomic(
@@ -383,7 +454,17 @@ impl PluginHost {
             }),
             config: RwLock::new(Arc::new(BTreeMap::new())),
             packaged: false,
+            net: RwLock::new(None),
         }
+    }
+
+    fn plugin_net(&self, name: &Arc<str>, m: &Manifest, granted: Vec<HostPattern>) -> PluginNet {
+        PluginNet::new(
+            name.clone(),
+            &m.version,
+            granted,
+            self.inner.cfg.limits.http.clone(),
+        )
     }
 
     fn load_one(&self, dir: &Path, packaged: bool) -> Plugin {
@@ -458,12 +539,24 @@ impl PluginHost {
                 .ok()
                 .and_then(|t| toml::from_str(&t).ok())
                 .unwrap_or_default();
+        let granted: Vec<HostPattern> = manifest
+            .allowed_hosts
+            .iter()
+            .filter(|h| saved.granted_hosts.iter().any(|g| g == h.as_str()))
+            .cloned()
+            .collect();
+        let needs_grant = manifest.has_capability("http") && granted.is_empty();
         let state = match saved.state {
             Some(s @ (PluginState::Disabled | PluginState::Faulted)) => s,
-            // Shipped plugins wait for an administrator to enable them.
+            // Shipped plugins, and plugins that want the network, wait for an administrator
+            // to enable them.
             None if packaged => PluginState::Disabled,
+            _ if needs_grant => PluginState::Disabled,
             _ => PluginState::Enabled,
         };
+        let name: Arc<str> = manifest.name.clone().into();
+        let net =
+            (!granted.is_empty()).then(|| Arc::new(self.plugin_net(&name, &manifest, granted)));
         let last_error = if state == PluginState::Faulted {
             saved.last_error
         } else {
@@ -483,7 +576,7 @@ impl PluginHost {
             }
         }
         Plugin {
-            name: manifest.name.clone().into(),
+            name,
             dir: dir.to_path_buf(),
             wit_version: manifest.wit.clone(),
             manifest: Some(manifest),
@@ -497,6 +590,7 @@ impl PluginHost {
             }),
             config: RwLock::new(Arc::new(config)),
             packaged: false,
+            net: RwLock::new(net),
         }
     }
 
@@ -558,6 +652,7 @@ impl PluginHost {
             limits.kv_quota_bytes,
             limits.memory_bytes,
         )
+        .with_net(p.net())
     }
 
     fn record_ok(&self, p: &Plugin) {

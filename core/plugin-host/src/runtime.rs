@@ -163,18 +163,25 @@ impl Runtime {
     ) -> Result<(Identified, InstancePre<CallState>), PluginError> {
         let component = compile(&self.engine, path, bytes)?;
         let found = identify(&self.engine, &component, path)?;
-        let mut linker = self.linker.clone();
-        // WASI imports (a component built for wasm32-wasip2 may carry some) are linked to
-        // functions that trap: plugins get no filesystem, clock, environment or network.
-        linker
-            .define_unknown_imports_as_traps(&component)
-            .map_err(engine_err)?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| PluginError::Incompatible {
-                path: path.to_path_buf(),
-                message: format!("cannot link: {e:#}"),
-            })?;
+        // Other WASI imports (a component built for wasm32-wasip2 may carry some) are linked
+        // to functions that trap: plugins get no filesystem, wall clock, randomness,
+        // environment or sockets. Only when needed: filling in a linked instance's resource
+        // types (wasi:io's, which wasi:http uses) with fresh ones would break the link.
+        let pre = match self.linker.instantiate_pre(&component) {
+            Ok(pre) => pre,
+            Err(_) => {
+                let mut linker = self.linker.clone();
+                linker
+                    .define_unknown_imports_as_traps(&component)
+                    .map_err(engine_err)?;
+                linker
+                    .instantiate_pre(&component)
+                    .map_err(|e| PluginError::Incompatible {
+                        path: path.to_path_buf(),
+                        message: format!("cannot link: {e:#}"),
+                    })?
+            }
+        };
         Ok((found, pre))
     }
 }
@@ -299,6 +306,8 @@ pub fn call<R>(
     f: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
 ) -> Result<R, CallFailure> {
     let _slot = rt.slots.acquire();
+    let mut state = state;
+    state.set_deadline(Instant::now() + deadline);
     let mut store = Store::new(&rt.engine, state);
     store.limiter(|s| &mut s.limiter);
     let ticks = deadline.as_nanos().div_ceil(TICK.as_nanos()).max(1) as u64;

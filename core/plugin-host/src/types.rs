@@ -23,6 +23,10 @@ pub struct Limits {
     pub fault_threshold: u32,
     /// Cap on a plugin's key-value store, keys + values (default 1 MiB).
     pub kv_quota_bytes: usize,
+    /// Outgoing HTTP of plugins holding a grant (WIT 0.2.0 enrichers).
+    pub http: crate::HttpLimits,
+    /// Cap on a cover picture an enricher returns (default 4 MiB).
+    pub max_cover_bytes: usize,
 }
 
 impl Default for Limits {
@@ -35,6 +39,8 @@ impl Default for Limits {
             max_result_bytes: 64 << 10,
             fault_threshold: 3,
             kv_quota_bytes: 1 << 20,
+            http: crate::HttpLimits::default(),
+            max_cover_bytes: 4 << 20,
         }
     }
 }
@@ -163,6 +169,10 @@ pub struct PluginInfo {
     /// It ships with ChillFi (loaded from the packaged folder): it cannot be removed, only
     /// disabled.
     pub packaged: bool,
+    /// Hosts plugin.toml asks to reach (`allowed-hosts`, with the "http" capability).
+    pub requested_hosts: Vec<String>,
+    /// The hosts an administrator granted (when enabling); requests go only to these.
+    pub granted_hosts: Vec<String>,
 }
 
 /// What `check()` found in a component.
@@ -196,6 +206,46 @@ pub struct TrackMetadata {
     pub year: Option<u32>,
     pub genre: Option<String>,
     pub duration_ms: Option<u64>,
+    pub disc_total: Option<u32>,
+    pub musicbrainz: MusicBrainzIds,
+    /// The file carries its own cover picture.
+    pub has_cover: bool,
+}
+
+/// MusicBrainz identifiers (UUIDs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MusicBrainzIds {
+    pub recording: Option<String>,
+    pub release: Option<String>,
+    pub artist: Option<String>,
+}
+
+impl MusicBrainzIds {
+    fn merge(&mut self, o: &MusicBrainzIds) {
+        set(&mut self.recording, &o.recording);
+        set(&mut self.release, &o.release);
+        set(&mut self.artist, &o.artist);
+    }
+}
+
+fn set<T: Clone>(a: &mut Option<T>, b: &Option<T>) {
+    if let Some(v) = b {
+        *a = Some(v.clone());
+    }
+}
+
+/// A picture an enricher returned. Checked (`image/jpeg` or `image/png`, magic bytes, size)
+/// before it leaves the host; the server decodes and re-encodes it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoverArt {
+    pub mime: String,
+    pub data: Vec<u8>,
+}
+
+impl fmt::Debug for CoverArt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CoverArt({}, {} bytes)", self.mime, self.data.len())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +278,9 @@ pub struct MetadataPatch {
     pub disc: Option<u32>,
     pub year: Option<u32>,
     pub genre: Option<String>,
+    pub disc_total: Option<u32>,
+    pub musicbrainz: MusicBrainzIds,
+    pub cover: Option<CoverArt>,
 }
 
 impl MetadataPatch {
@@ -237,20 +290,18 @@ impl MetadataPatch {
 
     /// Sets every field `other` sets (later patches win).
     pub fn merge(&mut self, other: &MetadataPatch) {
-        fn m<T: Clone>(a: &mut Option<T>, b: &Option<T>) {
-            if let Some(v) = b {
-                *a = Some(v.clone());
-            }
-        }
-        m(&mut self.title, &other.title);
-        m(&mut self.artist, &other.artist);
-        m(&mut self.album, &other.album);
-        m(&mut self.album_artist, &other.album_artist);
-        m(&mut self.track, &other.track);
-        m(&mut self.track_total, &other.track_total);
-        m(&mut self.disc, &other.disc);
-        m(&mut self.year, &other.year);
-        m(&mut self.genre, &other.genre);
+        set(&mut self.title, &other.title);
+        set(&mut self.artist, &other.artist);
+        set(&mut self.album, &other.album);
+        set(&mut self.album_artist, &other.album_artist);
+        set(&mut self.track, &other.track);
+        set(&mut self.track_total, &other.track_total);
+        set(&mut self.disc, &other.disc);
+        set(&mut self.year, &other.year);
+        set(&mut self.genre, &other.genre);
+        set(&mut self.disc_total, &other.disc_total);
+        set(&mut self.cover, &other.cover);
+        self.musicbrainz.merge(&other.musicbrainz);
     }
 
     /// `meta` with this patch applied.
@@ -266,6 +317,9 @@ impl MetadataPatch {
         out.disc = p.disc.or(out.disc);
         out.year = p.year.or(out.year);
         out.genre = p.genre.or(out.genre);
+        out.disc_total = p.disc_total.or(out.disc_total);
+        out.musicbrainz.merge(&p.musicbrainz);
+        out.has_cover |= p.cover.is_some();
         out
     }
 }

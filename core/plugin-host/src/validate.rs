@@ -16,6 +16,9 @@ pub fn patch_size(p: &MetadataPatch) -> usize {
         + opt_len(&p.album)
         + opt_len(&p.album_artist)
         + opt_len(&p.genre)
+        + opt_len(&p.musicbrainz.recording)
+        + opt_len(&p.musicbrainz.release)
+        + opt_len(&p.musicbrainz.artist)
 }
 
 pub fn decision_size(d: &ShareDecision) -> usize {
@@ -60,6 +63,51 @@ pub fn patch(p: &MetadataPatch) -> Result<(), String> {
     range("track-total", p.track_total, 1, 999)?;
     range("disc", p.disc, 1, 999)?;
     range("year", p.year, 1000, 2100)?;
+    range("disc-total", p.disc_total, 1, 999)?;
+    let ids = &p.musicbrainz;
+    uuid("musicbrainz.recording", &ids.recording)?;
+    uuid("musicbrainz.release", &ids.release)?;
+    uuid("musicbrainz.artist", &ids.artist)?;
+    if let Some(c) = &p.cover {
+        cover(c)?;
+    }
+    Ok(())
+}
+
+/// A MusicBrainz id: a UUID in its 36-character lower-case form.
+fn uuid(field: &str, v: &Option<String>) -> Result<(), String> {
+    let Some(s) = v else { return Ok(()) };
+    let ok = s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field}: {:?} is not a MusicBrainz id (a lower-case UUID)",
+            truncate(s)
+        ))
+    }
+}
+
+/// The declared type must be JPEG or PNG and the bytes must start like one. (The server
+/// decodes and re-encodes the picture; this refuses the obviously wrong early.)
+pub fn cover(c: &crate::types::CoverArt) -> Result<(), String> {
+    let magic_ok = match c.mime.as_str() {
+        "image/jpeg" => c.data.starts_with(&[0xff, 0xd8, 0xff]),
+        "image/png" => c.data.starts_with(b"\x89PNG\r\n\x1a\n"),
+        other => {
+            return Err(format!(
+                "cover: type {:?} is not image/jpeg or image/png",
+                truncate(other)
+            ));
+        }
+    };
+    if !magic_ok {
+        return Err(format!("cover: the bytes are not a {} picture", c.mime));
+    }
     Ok(())
 }
 

@@ -162,6 +162,10 @@ impl From<chillfi_plugin_host::PluginError> for AppError {
             P::Failed { name, reason } => {
                 Self::Conflict(format!("plugin {name} could not be loaded: {reason}"))
             }
+            P::Grant { plugin, message } => Self::Invalid {
+                message: format!("plugin {plugin}: {message}"),
+                field: Some("hosts".into()),
+            },
             P::InvalidConfig { key, message, .. } => Self::Invalid {
                 message: format!("{key}: {message}"),
                 field: Some(format!("values.{key}")),

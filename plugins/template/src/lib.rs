@@ -1,41 +1,21 @@
 //! A minimal ChillFi enricher: copy this folder, rename it, and edit `enrich`.
+//! See plugins/musicbrainz-enricher for one that uses the network (`chillfi_plugin_sdk::http`).
 
-wit_bindgen::generate!({
-    // When the plugin lives outside ChillFi's repository, copy the `wit/` folder next to it
-    // and adjust this path.
-    path: "../../wit/chillfi-plugin@0.1.0",
-    world: "enricher",
-});
-
-use chillfi::plugin::host::{self, LogLevel};
-use exports::chillfi::plugin::enrich::{EnrichInput, Guest, MetadataPatch};
+use chillfi_plugin_sdk::{EnrichInput, Enricher, MetadataPatch, host};
 
 struct MyEnricher;
 
-impl Guest for MyEnricher {
+impl Enricher for MyEnricher {
     fn enrich(input: EnrichInput) -> Result<MetadataPatch, String> {
-        let genre = host::get_config("default-genre").unwrap_or_else(|| "Unknown".into());
-        let only_when_missing = host::get_config("only-when-missing").as_deref() != Some("false");
-        let mut patch = MetadataPatch {
-            title: None,
-            artist: None,
-            album: None,
-            album_artist: None,
-            track: None,
-            track_total: None,
-            disc: None,
-            year: None,
-            genre: None,
-        };
+        let genre = host::config("default-genre").unwrap_or_else(|| "Unknown".into());
+        let only_when_missing = host::config("only-when-missing").as_deref() != Some("false");
+        let mut patch = MetadataPatch::default();
         if !only_when_missing || input.metadata.genre.is_none() {
-            host::log(
-                LogLevel::Info,
-                &format!("{}: genre -> {genre}", input.relative_path),
-            );
+            host::info(&format!("{}: genre -> {genre}", input.relative_path));
             patch.genre = Some(genre);
         }
         Ok(patch)
     }
 }
 
-export!(MyEnricher);
+chillfi_plugin_sdk::export_enricher!(MyEnricher);

@@ -77,8 +77,14 @@ impl TestHost {
             dst.join(format!("{name}.wasm")),
         )
         .expect("copy");
+        // The WIT version the component was built against, from its own manifest.
+        let wit = std::fs::read_to_string(src.join("plugin.toml"))
+            .expect("manifest")
+            .lines()
+            .find_map(|l| l.strip_prefix("wit = ").map(|v| v.trim_matches('"').to_string()))
+            .expect("wit = in plugin.toml");
         let toml = format!(
-            "name = \"{name}\"\nversion = \"0.1.0\"\nkind = \"{kind}\"\nwit = \"0.1.0\"\n\
+            "name = \"{name}\"\nversion = \"0.1.0\"\nkind = \"{kind}\"\nwit = \"{wit}\"\n\
              description = \"test\"\n{head}\n[config]\n{config}\n"
         );
         std::fs::write(dst.join("plugin.toml"), toml).expect("write");

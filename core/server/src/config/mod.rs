@@ -84,6 +84,17 @@ pub struct PluginsConfig {
     pub fault_threshold: u32,
     /// Size of each plugin's key-value store, keys + values (KiB).
     pub kv_quota_kib: u64,
+    /// Budget of one call of an enricher that holds a network grant (milliseconds).
+    pub network_deadline_ms: u64,
+    /// Budget of one outgoing request, connect to last byte (milliseconds).
+    pub http_timeout_ms: u64,
+    /// Cap on one response body a plugin receives (KiB).
+    pub http_max_body_kib: u64,
+    /// Time between two requests of one plugin (milliseconds; MusicBrainz asks for 1000).
+    pub http_min_interval_ms: u64,
+    /// Use an enricher's cover even when the file has its own (a cover uploaded with the file
+    /// always wins).
+    pub prefer_plugin_cover: bool,
 }
 
 impl Default for PluginsConfig {
@@ -99,6 +110,11 @@ impl Default for PluginsConfig {
             max_result_kib: 64,
             fault_threshold: 3,
             kv_quota_kib: 1024,
+            network_deadline_ms: 30_000,
+            http_timeout_ms: 10_000,
+            http_max_body_kib: 4096,
+            http_min_interval_ms: 1000,
+            prefer_plugin_cover: false,
         }
     }
 }
@@ -450,6 +466,8 @@ impl Config {
             ("enricher_deadline_ms", plugins.enricher_deadline_ms),
             ("profile_deadline_ms", plugins.profile_deadline_ms),
             ("share_deadline_ms", plugins.share_deadline_ms),
+            ("network_deadline_ms", plugins.network_deadline_ms),
+            ("http_timeout_ms", plugins.http_timeout_ms),
         ] {
             if !(10..=600_000).contains(&ms) {
                 return Err(ConfigError::Invalid(format!(
@@ -469,6 +487,15 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "plugins.max_result_kib must be 1..=16384, plugins.kv_quota_kib 1..=1048576 \
                  and plugins.fault_threshold > 0"
+                    .into(),
+            ));
+        }
+        if !(1..=64 * 1024).contains(&plugins.http_max_body_kib)
+            || plugins.http_min_interval_ms > 600_000
+        {
+            return Err(ConfigError::Invalid(
+                "plugins.http_max_body_kib must be 1..=65536 and plugins.http_min_interval_ms \
+                 0..=600000"
                     .into(),
             ));
         }
@@ -612,6 +639,13 @@ impl Config {
             max_result_bytes: kib(p.max_result_kib),
             fault_threshold: p.fault_threshold,
             kv_quota_bytes: kib(p.kv_quota_kib),
+            http: chillfi_plugin_host::HttpLimits {
+                request_timeout: Duration::from_millis(p.http_timeout_ms),
+                max_body_bytes: p.http_max_body_kib.saturating_mul(1024),
+                min_interval: Duration::from_millis(p.http_min_interval_ms),
+                call_deadline: Duration::from_millis(p.network_deadline_ms),
+            },
+            ..Default::default()
         };
         host
     }

@@ -29,10 +29,10 @@ pub fn register(app: &App, socket: &SocketRef) {
         socket,
         "plugin:enable",
         Access::Admin,
-        |ctx, req: NameReq| async move {
+        |ctx, req: EnableReq| async move {
             let host = host(&ctx)?.clone();
             let name = req.name.clone();
-            blocking(move || host.enable(&name)).await?;
+            blocking(move || host.enable_granting(&name, req.hosts.as_deref())).await?;
             one(&ctx, &req.name, "enabled")
         },
     );
@@ -115,6 +115,16 @@ fn one(ctx: &Ctx, name: &str, what: &str) -> AppResult<One> {
 #[serde(deny_unknown_fields)]
 struct NameReq {
     name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnableReq {
+    name: String,
+    /// Hosts to grant a plugin that asks for the network (a subset of its requested hosts);
+    /// absent: all it asks for.
+    #[serde(default)]
+    hosts: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -311,6 +321,10 @@ struct PluginView {
     order: i32,
     /// It ships with ChillFi (the read-only packaged folder): it can be disabled, not removed.
     packaged: bool,
+    /// Hosts plugin.toml asks to reach over HTTP (the "http" capability).
+    requested_hosts: Vec<String>,
+    /// Hosts an administrator granted when enabling; requests go only there.
+    granted_hosts: Vec<String>,
 }
 
 impl From<PluginInfo> for PluginView {
@@ -352,6 +366,8 @@ impl From<PluginInfo> for PluginView {
             capabilities: p.capabilities,
             order: p.order,
             packaged: p.packaged,
+            requested_hosts: p.requested_hosts,
+            granted_hosts: p.granted_hosts,
         }
     }
 }

@@ -61,9 +61,10 @@ fn scan_for_secrets(own: &str) -> Vec<String> {
             continue;
         }
         // SAFETY: every address below memory_size * 64 KiB is valid linear memory in wasm32.
-        let matches = needle.iter().enumerate().all(|(i, b)| unsafe {
-            core::ptr::read_volatile((addr + i) as *const u8) == *b
-        });
+        let matches = needle
+            .iter()
+            .enumerate()
+            .all(|(i, b)| unsafe { core::ptr::read_volatile((addr + i) as *const u8) == *b });
         if matches {
             let mut name = Vec::new();
             let mut at = addr + needle.len();

@@ -44,8 +44,9 @@ pub(super) fn enrich_input(
     job: &Job,
     tags: &Tags,
     duration_ms: u64,
+    has_cover: bool,
 ) -> chillfi_plugin_host::EnrichInput {
-    use chillfi_plugin_host::{EnrichInput, IngestSource, TrackMetadata};
+    use chillfi_plugin_host::{EnrichInput, IngestSource, MusicBrainzIds, TrackMetadata};
     let relative = match &job.origin {
         Origin::Inbox { relative } => relative.clone(),
         Origin::Upload { .. } | Origin::Import => job.original_name.clone(),
@@ -64,6 +65,13 @@ pub(super) fn enrich_input(
             year: tags.year.and_then(|y| u32::try_from(y).ok()),
             genre: tags.genre.clone(),
             duration_ms: Some(duration_ms),
+            disc_total: tags.disc_total,
+            musicbrainz: MusicBrainzIds {
+                recording: tags.musicbrainz.recording_id.clone(),
+                release: tags.musicbrainz.release_id.clone(),
+                artist: tags.musicbrainz.artist_id.clone(),
+            },
+            has_cover,
         },
         file_name,
         relative_path: relative,
@@ -87,11 +95,15 @@ pub(super) fn apply_patch(tags: Tags, patch: &chillfi_plugin_host::MetadataPatch
         track: p.track.or(tags.track),
         track_total: p.track_total.or(tags.track_total),
         disc: p.disc.or(tags.disc),
-        disc_total: tags.disc_total,
+        disc_total: p.disc_total.or(tags.disc_total),
         year: p.year.and_then(|y| i32::try_from(y).ok()).or(tags.year),
         genre: p.genre.or(tags.genre),
         lyrics: tags.lyrics,
-        musicbrainz: tags.musicbrainz,
+        musicbrainz: chillfi_media::MusicBrainzIds {
+            recording_id: p.musicbrainz.recording.or(tags.musicbrainz.recording_id),
+            release_id: p.musicbrainz.release.or(tags.musicbrainz.release_id),
+            artist_id: p.musicbrainz.artist.or(tags.musicbrainz.artist_id),
+        },
     }
 }
 
@@ -200,7 +212,7 @@ mod tests {
             cover: None,
             queued_at: 0,
         };
-        let input = enrich_input(&job, &Tags::default(), 5);
+        let input = enrich_input(&job, &Tags::default(), 5, false);
         assert_eq!(input.relative_path, "A/B (2001)/07 - T.flac");
         assert_eq!(input.file_name, "07 - T.flac");
         assert_eq!(input.source, chillfi_plugin_host::IngestSource::Inbox);

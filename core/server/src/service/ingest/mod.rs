@@ -382,12 +382,24 @@ impl Ingest {
                 (report, sealed.map_err(IngestError::internal)?)
             }
         };
-        self.report_stage(job, "storing");
-        let song_key = song_blob_key(&hash);
-        let cover = match &job.cover {
+        // Enrichers run before anything is stored: one may bring the cover.
+        let own_cover = match &job.cover {
             Some(path) => Some(read_cover(path).await?),
             None => probe.cover.map(|c| (c.data, c.mime, c.ext)),
         };
+        let tags = merge_tags(probe.tags, job.overrides.as_ref());
+        let (tags, plugin_cover) = self
+            .enrich(job, tags, report.duration_ms, own_cover.is_some())
+            .await;
+        clock.lap("enrich");
+        let prefer_plugin = self.cfg.plugins.prefer_plugin_cover && job.cover.is_none();
+        let cover = match (own_cover, plugin_cover) {
+            (Some(_), Some(art)) if prefer_plugin => Some(art),
+            (Some(own), _) => Some(own),
+            (None, art) => art,
+        };
+        self.report_stage(job, "storing");
+        let song_key = song_blob_key(&hash);
         let cover_key = cover
             .as_ref()
             .map(|(data, _, ext)| format!("art/{}.{ext}", hex::encode(Sha256::digest(data))));
@@ -407,10 +419,6 @@ impl Ingest {
         }
 
         clock.lap("blob_write_fsync");
-
-        let tags = merge_tags(probe.tags, job.overrides.as_ref());
-        let tags = self.enrich(job, tags, report.duration_ms).await;
-        clock.lap("enrich");
         self.report_stage(job, "indexing");
         let lyrics = tags.lyrics.clone();
         let song = build_song(job, tags, &report, source_hash, hash, size, cover_key);
@@ -432,12 +440,19 @@ impl Ingest {
 
     /// Runs the enabled enricher plugins, in their order, over the tags as read (and as the
     /// uploader typed them: those still win). A failing enricher is logged and skipped; the
-    /// ingest never fails because of a plugin.
-    async fn enrich(&self, job: &Job, tags: Tags, duration_ms: u64) -> Tags {
+    /// ingest never fails because of a plugin. Also returns the cover an enricher brought
+    /// (checked by the host: JPEG or PNG, size-capped; decoded and re-encoded here).
+    async fn enrich(
+        &self,
+        job: &Job,
+        tags: Tags,
+        duration_ms: u64,
+        has_cover: bool,
+    ) -> (Tags, Option<(Vec<u8>, &'static str, &'static str)>) {
         let Some(host) = &self.plugins else {
-            return tags;
+            return (tags, None);
         };
-        let input = enrich_input(job, &tags, duration_ms);
+        let input = enrich_input(job, &tags, duration_ms, has_cover);
         let outcome = host.enrich(&input).await;
         for e in &outcome.errors {
             tracing::warn!(
@@ -449,11 +464,26 @@ impl Ingest {
             );
         }
         if outcome.applied.is_empty() {
-            return tags;
+            return (tags, None);
         }
         tracing::debug!(file = %job.original_name, plugins = ?outcome.applied, "enriched");
+        let cover = match outcome.patch.cover.clone() {
+            // Stored only as core/media encodes it again (a fresh JPEG, at most 1200 px).
+            Some(art) => match blocking(move || chillfi_media::reencode_cover(&art.data)).await {
+                Ok(Ok(jpeg)) => Some((jpeg, "image/jpeg", "jpg")),
+                Ok(Err(e)) => {
+                    tracing::warn!(file = %job.original_name, "plugin cover refused: {e}");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(file = %job.original_name, "plugin cover: {e:?}");
+                    None
+                }
+            },
+            None => None,
+        };
         let patched = apply_patch(tags, &outcome.patch);
-        merge_tags(patched, job.overrides.as_ref())
+        (merge_tags(patched, job.overrides.as_ref()), cover)
     }
 
     fn mp3_settings(&self) -> Mp3Settings {
