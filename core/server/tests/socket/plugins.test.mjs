@@ -465,7 +465,7 @@ describe('hostile plugins, the folder watcher and the CLI', () => {
     assert.equal(await listed(), undefined);
 
     const first = cli(server.dataDir, ['plugin', 'install', pluginSource('my-enricher')], env);
-    assert.match(first, /installed my-enricher 0\.1\.0 \(enricher, chillfi:plugin\/enricher@0\.1\.0\)/);
+    assert.match(first, /installed my-enricher 0\.1\.0 \(enricher, chillfi:plugin\/enricher@0\.2\.0\)/);
     await waitUntil(async () => (await listed())?.state === 'enabled', 20000, 'the server to load the installed plugin');
     assert.ok(fs.existsSync(path.join(plugins, 'my-enricher', 'my-enricher.wasm')));
 
