@@ -26,6 +26,7 @@ describe('admin plugins screen', () => {
     packaged = fs.mkdtempSync(path.join(os.tmpdir(), 'chillfi-e2e-packaged-'));
     copyPlugin('filename-tagger', plugins);
     copyPlugin('mobile-profile', packaged);
+    copyPlugin('musicbrainz-enricher', packaged);
     stack = await startStack({ env: { CHILLFI_PLUGINS__DIR: plugins, CHILLFI_PLUGINS__PACKAGED_DIR: packaged } });
     browser = await launchBrowser();
   });
@@ -100,7 +101,38 @@ describe('admin plugins screen', () => {
     const api = await apiSocket(stack, ADMIN);
     const { items } = await api.call('plugin:list');
     api.close();
-    assert.deepEqual(items.map((p) => [p.name, p.state, p.packaged]).sort(), [['mobile-profile', 'enabled', true], ['my-enricher', 'enabled', false]]);
+    assert.deepEqual(items.map((p) => [p.name, p.state, p.packaged]).sort(), [
+      ['mobile-profile', 'enabled', true], ['musicbrainz-enricher', 'disabled', true], ['my-enricher', 'enabled', false],
+    ]);
+    await context.close();
+  });
+
+  test('a plugin that reaches the network shows its hosts and is granted them only on a confirmed enable', async () => {
+    const { context, page } = await openPage(browser, stack);
+    await signIn(page, ADMIN);
+    await page.goto(`${stack.uiUrl}/#/admin/plugins`);
+    const row = page.getByRole('list', { name: 'Plugins' }).getByRole('listitem').filter({ hasText: 'musicbrainz-enricher' });
+    const access = row.getByLabel('Network access of musicbrainz-enricher');
+    await access.getByText('Reaches musicbrainz.org, coverartarchive.org, *.archive.org · not granted yet').waitFor();
+
+    let asked = '';
+    page.once('dialog', (d) => { asked = d.message(); void d.dismiss(); });
+    await row.getByRole('checkbox').click();
+    await row.getByText('Disabled', { exact: true }).waitFor();
+    assert.match(asked, /Let musicbrainz-enricher send requests to musicbrainz\.org, coverartarchive\.org, \*\.archive\.org\?/);
+    assert.equal(await row.getByRole('checkbox').isChecked(), false, 'dismissed: still off');
+
+    page.once('dialog', (d) => void d.accept());
+    await row.getByRole('checkbox').click();
+    await row.getByText('Enabled', { exact: true }).waitFor();
+    await access.getByText('granted: musicbrainz.org, coverartarchive.org, *.archive.org').waitFor();
+    assert.deepEqual(await lowContrast(page), []);
+    await shot(page, 'desktop-admin-plugin-network');
+    const api = await apiSocket(stack, ADMIN);
+    const p = (await api.call('plugin:list')).items.find((i) => i.name === 'musicbrainz-enricher');
+    api.close();
+    assert.deepEqual(p.grantedHosts, ['musicbrainz.org', 'coverartarchive.org', '*.archive.org']);
+    assert.equal(p.state, 'enabled');
     await context.close();
   });
 });

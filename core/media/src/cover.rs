@@ -37,8 +37,11 @@ pub fn reencode_cover(data: &[u8]) -> Result<Vec<u8>, MediaError> {
 }
 
 fn decode(id: Id, data: &[u8]) -> Result<frame::Video, MediaError> {
-    let codec = ffmpeg_next::decoder::find(id).ok_or_else(|| MediaError::Ffmpeg(format!("no {id:?} decoder")))?;
-    let mut decoder = codec::context::Context::new_with_codec(codec).decoder().video()?;
+    let codec = ffmpeg_next::decoder::find(id)
+        .ok_or_else(|| MediaError::Ffmpeg(format!("no {id:?} decoder")))?;
+    let mut decoder = codec::context::Context::new_with_codec(codec)
+        .decoder()
+        .video()?;
     let corrupt = |e: ffmpeg_next::Error| MediaError::Corrupt(format!("cover: {e}"));
     decoder.send_packet(&Packet::copy(data)).map_err(corrupt)?;
     decoder.send_eof().map_err(corrupt)?;
@@ -64,7 +67,9 @@ fn scale(picture: &frame::Video) -> Result<frame::Video, MediaError> {
         picture.height()
     );
     let mut graph = filter::Graph::new();
-    let find = |name: &str| filter::find(name).ok_or_else(|| MediaError::Ffmpeg(format!("no {name} filter")));
+    let find = |name: &str| {
+        filter::find(name).ok_or_else(|| MediaError::Ffmpeg(format!("no {name} filter")))
+    };
     graph.add(&find("buffer")?, "in", &args)?;
     graph.add(&find("buffersink")?, "out", "")?;
     let m = MAX_COVER_SIDE;
@@ -72,17 +77,22 @@ fn scale(picture: &frame::Video) -> Result<frame::Video, MediaError> {
         "scale=w='min({m},iw)':h='min({m},ih)':force_original_aspect_ratio=decrease,format=yuvj420p"
     ))?;
     graph.validate()?;
-    let mut source = graph.get("in").ok_or_else(|| MediaError::Ffmpeg("filter graph without input".into()))?;
+    let mut source = graph
+        .get("in")
+        .ok_or_else(|| MediaError::Ffmpeg("filter graph without input".into()))?;
     source.source().add(picture)?;
     source.source().flush()?;
-    let mut sink = graph.get("out").ok_or_else(|| MediaError::Ffmpeg("filter graph without output".into()))?;
+    let mut sink = graph
+        .get("out")
+        .ok_or_else(|| MediaError::Ffmpeg("filter graph without output".into()))?;
     let mut out = frame::Video::empty();
     sink.sink().frame(&mut out)?;
     Ok(out)
 }
 
 fn encode_jpeg(picture: &frame::Video) -> Result<Vec<u8>, MediaError> {
-    let codec = ffmpeg_next::encoder::find(Id::MJPEG).ok_or_else(|| MediaError::Ffmpeg("no JPEG encoder".into()))?;
+    let codec = ffmpeg_next::encoder::find(Id::MJPEG)
+        .ok_or_else(|| MediaError::Ffmpeg("no JPEG encoder".into()))?;
     let mut ctx = codec::context::Context::new_with_codec(codec);
     // A fixed quantizer: with no per-frame quality it is the encoder's best (qmin).
     ctx.set_flags(codec::Flags::QSCALE);
@@ -109,11 +119,24 @@ mod tests {
 
     fn picture(size: &str, format: &str) -> Vec<u8> {
         let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-f", "lavfi", "-i", &format!("testsrc=s={size}"), "-frames:v", "1"])
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc=s={size}"),
+                "-frames:v",
+                "1",
+            ])
             .args(["-f", "image2pipe", "-c:v", format, "-"])
             .output()
             .expect("ffmpeg runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     }
 
@@ -124,12 +147,22 @@ mod tests {
 
     #[test]
     fn jpeg_and_png_become_a_fresh_jpeg() {
-        for (format, input) in [("mjpeg", picture("320x240", "mjpeg")), ("png", picture("320x240", "png"))] {
+        for (format, input) in [
+            ("mjpeg", picture("320x240", "mjpeg")),
+            ("png", picture("320x240", "png")),
+        ] {
             let out = reencode_cover(&input).unwrap_or_else(|e| panic!("{format}: {e}"));
-            assert!(out.starts_with(&[0xff, 0xd8, 0xff]), "{format}: a JPEG comes out");
+            assert!(
+                out.starts_with(&[0xff, 0xd8, 0xff]),
+                "{format}: a JPEG comes out"
+            );
             assert_ne!(out, input);
             assert_eq!(dimensions(&out), (320, 240), "{format}");
-            assert!(out.len() > 5_000, "{format}: not blurred to nothing ({} bytes)", out.len());
+            assert!(
+                out.len() > 5_000,
+                "{format}: not blurred to nothing ({} bytes)",
+                out.len()
+            );
         }
     }
 
@@ -141,7 +174,10 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_a_picture_are_refused() {
-        assert!(matches!(reencode_cover(b"GIF89a...."), Err(MediaError::UnsupportedFormat(_))));
+        assert!(matches!(
+            reencode_cover(b"GIF89a...."),
+            Err(MediaError::UnsupportedFormat(_))
+        ));
         let mut fake = vec![0xff, 0xd8, 0xff, 0xe0];
         fake.extend(std::iter::repeat_n(0x41, 2000));
         assert!(reencode_cover(&fake).is_err(), "JPEG magic then garbage");

@@ -112,7 +112,7 @@ export interface Requests {
 
   // plugins
   'plugin:list': [Empty | undefined, { items: Plugin[] }];
-  'plugin:enable': [{ name: string }, { plugin: Plugin }];
+  'plugin:enable': [{ name: string; hosts?: string[] }, { plugin: Plugin }];
   'plugin:disable': [{ name: string }, { plugin: Plugin }];
   'plugin:remove': [{ name: string }, { items: Plugin[] }];
   'plugin:config': [{ name: string; values: Record<string, string> }, { plugin: Plugin }];

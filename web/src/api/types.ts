@@ -346,8 +346,12 @@ export interface Plugin {
   packaged?: boolean;
   /** Effective settings (plugin.toml defaults with the administrator's values), as strings. */
   config?: Record<string, string>;
-  /** Host capabilities it asked for (`kv`, ...). */
+  /** Host capabilities it asked for (`kv`, `http`). */
   capabilities?: string[];
+  /** Hosts it asks to reach over HTTP (the `http` capability). */
+  requestedHosts?: string[];
+  /** Hosts an administrator granted by enabling it. */
+  grantedHosts?: string[];
 }
 
 export interface UserStats {

@@ -237,7 +237,7 @@ function Plugins() {
       <>
         <PluginInstall onInstalled={installed} />
         <Empty title="No plugins installed" icon="admin">
-          Install one above (a .tar.gz of a plugin folder), or with <code>chillfi plugin install</code> on the
+          Install one above (a .tar.gz or .zip of a plugin folder), or with <code>chillfi plugin install</code> on the
           server.
         </Empty>
       </>
@@ -254,6 +254,12 @@ function Plugins() {
                 {p.packaged && <span class="pill" title="Ships with ChillFi: enable it here, no install needed">built in</span>}
               </div>
               {p.description && <div class="song-sub">{p.description}</div>}
+              {!!p.requestedHosts?.length && (
+                <div class="song-sub small" aria-label={`Network access of ${p.name}`}>
+                  Reaches {p.requestedHosts.join(', ')}
+                  {p.grantedHosts?.length ? ` · granted: ${p.grantedHosts.join(', ')}` : ' · not granted yet'}
+                </div>
+              )}
               {(p.faults > 0 || p.disabledReason) && (
                 <div class="fault" role="note">
                   {p.faults} faults
@@ -270,8 +276,17 @@ function Plugins() {
                   checked={p.enabled}
                   onChange={async (e) => {
                     const on = e.currentTarget.checked;
+                    const hosts = p.requestedHosts ?? [];
+                    // Enabling a plugin that reaches the network grants it the hosts it names.
+                    if (on && hosts.length && !confirm(`Let ${p.name} send requests to ${hosts.join(', ')}? Enabling it grants these hosts.`)) {
+                      e.currentTarget.checked = false;
+                      return;
+                    }
                     try {
-                      const r = await api.call(on ? 'plugin:enable' : 'plugin:disable', { name: p.name });
+                      const r = await api.call(
+                        on ? 'plugin:enable' : 'plugin:disable',
+                        on && hosts.length ? { name: p.name, hosts } : { name: p.name },
+                      );
                       setItems(items.map((x) => (x.name === p.name ? r.plugin : x)));
                     } catch (ex) {
                       toastError(ex);
@@ -404,7 +419,7 @@ function PluginInstall(props: { onInstalled: (p: Plugin) => void }) {
         Install a plugin…
         <input
           type="file"
-          accept=".tar.gz,.tgz,application/gzip"
+          accept=".tar.gz,.tgz,.zip,application/gzip,application/zip"
           class="sr-only"
           disabled={!!busy}
           onChange={(e) => {
@@ -415,7 +430,7 @@ function PluginInstall(props: { onInstalled: (p: Plugin) => void }) {
         />
       </label>
       <span class="muted small" role="status">
-        {busy ?? done ?? 'A .tar.gz of a plugin folder (plugin.toml and its .wasm).'}
+        {busy ?? done ?? 'A .tar.gz or .zip of a plugin folder (plugin.toml and its .wasm).'}
       </span>
     </div>
   );

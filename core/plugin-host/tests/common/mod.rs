@@ -81,7 +81,10 @@ impl TestHost {
         let wit = std::fs::read_to_string(src.join("plugin.toml"))
             .expect("manifest")
             .lines()
-            .find_map(|l| l.strip_prefix("wit = ").map(|v| v.trim_matches('"').to_string()))
+            .find_map(|l| {
+                l.strip_prefix("wit = ")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
             .expect("wit = in plugin.toml");
         let toml = format!(
             "name = \"{name}\"\nversion = \"0.1.0\"\nkind = \"{kind}\"\nwit = \"{wit}\"\n\

@@ -47,9 +47,11 @@ pub fn install(source: &Path, plugins_dir: &Path) -> anyhow::Result<Installed> {
         copy_folder(source, &unpacked)?;
     } else if is_tar_gz(source) {
         unpack(source, &unpacked)?;
+    } else if is_zip(source) {
+        unpack_zip(source, &unpacked)?;
     } else {
         bail!(
-            "{} is neither a plugin folder nor a .tar.gz of one",
+            "{} is neither a plugin folder nor a .tar.gz or .zip of one",
             source.display()
         );
     }
@@ -152,10 +154,10 @@ impl PluginUploads {
 
     /// Starts an upload of a `.tar.gz` of `size` bytes; answers its id.
     pub fn start(&self, by: &str, name: &str, size: u64) -> AppResult<String> {
-        if !is_tar_gz(Path::new(name)) {
+        if !is_tar_gz(Path::new(name)) && !is_zip(Path::new(name)) {
             return Err(AppError::invalid_field(
                 "name",
-                "a plugin is uploaded as a .tar.gz of its folder",
+                "a plugin is uploaded as a .tar.gz or .zip of its folder",
             ));
         }
         if size == 0 || size > MAX_BYTES {
@@ -174,7 +176,12 @@ impl PluginUploads {
         });
         fs::create_dir_all(&self.dir).map_err(AppError::internal)?;
         let id = crate::store::db::new_id();
-        let file = self.dir.join(format!("{id}.tar.gz"));
+        let ext = if is_zip(Path::new(name)) {
+            "zip"
+        } else {
+            "tar.gz"
+        };
+        let file = self.dir.join(format!("{id}.{ext}"));
         fs::File::create(&file).map_err(AppError::internal)?;
         open.insert(
             id.clone(),
@@ -245,6 +252,11 @@ impl PluginUploads {
             AppError::invalid(format!("{e:#}").replace(&staged, &upload.name))
         })
     }
+}
+
+fn is_zip(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase());
+    name.is_some_and(|n| n.ends_with(".zip"))
 }
 
 fn is_tar_gz(path: &Path) -> bool {
@@ -352,6 +364,57 @@ fn unpack(archive: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Unpacks a `.zip` under the same rules as [`unpack`]: files and folders only (no symbolic
+/// links), every path inside, within the size and file limits (counted as read, not as claimed).
+fn unpack_zip(archive: &Path, to: &Path) -> anyhow::Result<()> {
+    let file = fs::File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
+    let damaged = |e: zip::result::ZipError| {
+        anyhow::anyhow!("{} is not a readable .zip: {e}", archive.display())
+    };
+    let mut zip = zip::ZipArchive::new(file).map_err(damaged)?;
+    ensure!(
+        zip.len() <= MAX_FILES * 2,
+        "a plugin has at most {MAX_FILES} files"
+    );
+    let mut files = 0;
+    let mut bytes = 0u64;
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(damaged)?;
+        let Some(path) = entry.enclosed_name() else {
+            bail!(
+                "the archive holds {:?}: only paths inside the plugin are allowed",
+                entry.name()
+            );
+        };
+        ensure!(
+            !entry.is_symlink(),
+            "the archive holds {:?}, a symbolic link: only files and folders are allowed",
+            path
+        );
+        let dest = to.join(&path);
+        if entry.is_dir() {
+            fs::create_dir_all(&dest)?;
+            continue;
+        }
+        files += 1;
+        ensure!(files <= MAX_FILES, "a plugin has at most {MAX_FILES} files");
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut out = fs::File::create(&dest)?;
+        let left = MAX_BYTES - bytes;
+        let copied = std::io::copy(&mut (&mut entry).take(left + 1), &mut out)
+            .map_err(|e| anyhow::anyhow!("{} is not a readable .zip: {e}", archive.display()))?;
+        bytes += copied;
+        ensure!(
+            bytes <= MAX_BYTES,
+            "a plugin is at most {} MB unpacked",
+            MAX_BYTES >> 20
+        );
+    }
+    Ok(())
+}
+
 fn sync_dir(dir: &Path) {
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
@@ -411,6 +474,57 @@ mod tests {
         // Nothing left behind: no plugin, no staging folder, nothing above.
         assert_eq!(fs::read_dir(plugins.path()).unwrap().count(), 0);
         assert!(!plugins.path().parent().unwrap().join("evil.txt").exists());
+    }
+
+    fn zip(build: impl FnOnce(&mut zip::ZipWriter<fs::File>)) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.zip");
+        let mut w = zip::ZipWriter::new(fs::File::create(&path).unwrap());
+        build(&mut w);
+        w.finish().unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn hostile_zips_are_refused_and_change_nothing() {
+        use std::io::Write;
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        let plugins = tempfile::tempdir().unwrap();
+        let file = |name: &'static str, data: Vec<u8>| {
+            move |w: &mut zip::ZipWriter<fs::File>| {
+                w.start_file(name, opts).unwrap();
+                w.write_all(&data).unwrap();
+            }
+        };
+        let cases: Vec<((tempfile::TempDir, PathBuf), &str)> = vec![
+            (zip(file("../evil.txt", b"x".to_vec())), "inside the plugin"),
+            (zip(file("/etc/evil", b"x".to_vec())), "inside the plugin"),
+            (
+                zip(file("a/../../evil", b"x".to_vec())),
+                "inside the plugin",
+            ),
+            (
+                zip(|w| w.add_symlink("plugin.toml", "/etc/passwd", opts).unwrap()),
+                "symbolic link",
+            ),
+            // 65 MB of zeros deflate to about 64 KB: the limit counts what comes out.
+            (
+                zip(file("plugin.toml", vec![0u8; (MAX_BYTES + 1) as usize])),
+                "at most 64 MB unpacked",
+            ),
+            (zip(file("readme.txt", b"hello".to_vec())), "no plugin.toml"),
+        ];
+        for ((_keep, archive), why) in cases {
+            let err = refused(install(&archive, plugins.path()).map(drop));
+            assert!(err.contains(why), "{why}: {err}");
+        }
+        let elsewhere = tempfile::tempdir().unwrap();
+        let damaged = elsewhere.path().join("damaged.zip");
+        fs::write(&damaged, b"PK\x03\x04 not really").unwrap();
+        let err = refused(install(&damaged, plugins.path()).map(drop));
+        assert!(err.contains("not a readable .zip"), "{err}");
+        assert_eq!(fs::read_dir(plugins.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -473,6 +473,11 @@ describe('hostile plugins, the folder watcher and the CLI', () => {
     const packed = spawnSync('tar', ['czf', archive, '-C', path.dirname(pluginSource('my-enricher')), 'my-enricher']);
     assert.equal(packed.status, 0, String(packed.stderr));
     assert.match(cli(server.dataDir, ['plugin', 'install', archive], env), /replaced my-enricher 0\.1\.0/);
+    const zipped = path.join(media, 'my-enricher.zip');
+    const zippedBy = spawnSync('python3', ['-c', 'import shutil,sys; shutil.make_archive(sys.argv[1], "zip", sys.argv[2], "my-enricher")',
+      zipped.replace(/\.zip$/, ''), path.dirname(pluginSource('my-enricher'))]);
+    assert.equal(zippedBy.status, 0, String(zippedBy.stderr));
+    assert.match(cli(server.dataDir, ['plugin', 'install', zipped], env), /replaced my-enricher 0\.1\.0/);
 
     // Not a plugin: refused with a reason, the installed one untouched.
     const garbage = path.join(media, 'not-a-plugin.tar.gz');
