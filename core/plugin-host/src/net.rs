@@ -342,10 +342,12 @@ impl PluginNet {
         .await
         .map_err(timeout(Error::ConnectionTimeout))?
         .map_err(Error::from)?;
-        // Dropped with the response body or at the deadline, whichever comes first.
-        let driver = tokio::spawn(async move {
-            let _ = tokio::time::timeout_at(deadline.into(), conn).await;
-        });
+        // Lives as long as the response body (which enforces the deadline), and is stopped on
+        // every early return. (A timeout of its own would race the request's timeout below
+        // and turn a timeout into "connection closed".)
+        let driver = AbortOnDrop(tokio::spawn(async move {
+            let _ = conn.await;
+        }));
 
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
         *req.uri_mut() = http::Uri::try_from(path).map_err(|_| Error::HttpRequestUriInvalid)?;
@@ -366,7 +368,6 @@ impl PluginNet {
             .map_err(Error::from)?;
         let cap = self.limits.max_body_bytes;
         if http_body::Body::size_hint(res.body()).lower() > cap {
-            driver.abort();
             return Err(self.deny(
                 &host,
                 "response body over the cap",
@@ -381,7 +382,7 @@ impl PluginNet {
                 read: 0,
                 cap,
                 deadline: Box::pin(tokio::time::sleep_until(deadline.into())),
-                _driver: AbortOnDrop(driver),
+                _driver: driver,
             }
             .boxed_unsync()
         }))

@@ -79,6 +79,14 @@ pub fn engine_config() -> Config {
     c.wasm_component_model(true);
     c.epoch_interruption(true);
     c.max_wasm_stack(MAX_WASM_STACK);
+    // Explicit bounds checks instead of guard pages and signal handlers. A plugin's heap
+    // grows during most calls (its allocator starts at the image's end); with virtual-memory
+    // bounds, the next instantiation in that slot must mprotect the growth away again, and
+    // revoking access flushes every core's TLB (an IPI per call): 14.4 -> 8.9 µs median per
+    // enricher call with a fresh instance each time (bench/plugins.sh). Plugin code runs a
+    // little slower; plugins are small.
+    c.signals_based_traps(false);
+    c.memory_guard_size(0);
     c
 }
 
