@@ -216,6 +216,8 @@ pub struct PluginNet {
     limits: HttpLimits,
     /// When the plugin's next request may start.
     next_slot: Mutex<Instant>,
+    /// When a refusal was last logged at warn level (a plugin in a loop must not flood the log).
+    last_warned: Mutex<Option<Instant>>,
 }
 
 impl PluginNet {
@@ -231,6 +233,7 @@ impl PluginNet {
             granted,
             limits,
             next_slot: Mutex::new(Instant::now()),
+            last_warned: Mutex::new(None),
         }
     }
 
@@ -255,7 +258,19 @@ impl PluginNet {
     }
 
     fn deny(&self, host: &str, why: &str, e: Error) -> Error {
-        tracing::warn!(target: "chillfi::plugin", plugin = &*self.plugin, host, "HTTP request refused: {why}");
+        let loud = {
+            let mut last = crate::lock(&self.last_warned);
+            let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if loud {
+            tracing::warn!(target: "chillfi::plugin", plugin = &*self.plugin, host, "HTTP request refused: {why}");
+        } else {
+            tracing::debug!(target: "chillfi::plugin", plugin = &*self.plugin, host, "HTTP request refused: {why}");
+        }
         metrics::counter!("chillfi_plugin_http_requests_total", "plugin" => self.plugin.to_string(), "outcome" => "refused")
             .increment(1);
         e

@@ -510,7 +510,7 @@ describe('hostile plugins, the folder watcher and the CLI', () => {
     // Uploaded from the admin screen: chunks in order, then checked and installed.
     const bytes = fs.readFileSync(archive);
     assert.equal((await call(alice.socket, 'plugin:uploadInit', { name: 'x.tar.gz', size: 10 })).error.code, 'forbidden');
-    const wrongName = await call(admin.socket, 'plugin:uploadInit', { name: 'x.zip', size: 10 });
+    const wrongName = await call(admin.socket, 'plugin:uploadInit', { name: 'x.rar', size: 10 });
     assert.equal(wrongName.error.code, 'invalid');
     assert.equal(wrongName.error.field, 'name');
     assert.equal((await call(admin.socket, 'plugin:uploadInit', { name: 'x.tar.gz', size: 65 * 1024 * 1024 })).error.field, 'size');
