@@ -345,22 +345,36 @@ fn unpack(archive: &Path, to: &Path) -> anyhow::Result<()> {
                 path
             ),
         }
-        files += 1;
-        ensure!(files <= MAX_FILES, "a plugin has at most {MAX_FILES} files");
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent)?;
-        }
         // The header's size is the archive's claim; the copy is bounded by the limit either way.
-        let mut out = fs::File::create(&dest)?;
-        let left = MAX_BYTES - bytes;
-        let copied = std::io::copy(&mut (&mut entry).take(left + 1), &mut out)?;
-        bytes += copied;
-        ensure!(
-            bytes <= MAX_BYTES,
-            "a plugin is at most {} MB unpacked",
-            MAX_BYTES >> 20
-        );
+        extract_file(&mut entry, &dest, &mut files, &mut bytes)?;
     }
+    Ok(())
+}
+
+/// Writes one archive member to `dest`, counting it against the file and size limits (what
+/// comes out, not what the archive claims).
+fn extract_file(
+    entry: &mut impl Read,
+    dest: &Path,
+    files: &mut usize,
+    bytes: &mut u64,
+) -> anyhow::Result<()> {
+    *files += 1;
+    ensure!(
+        *files <= MAX_FILES,
+        "a plugin has at most {MAX_FILES} files"
+    );
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let mut out = fs::File::create(dest)?;
+    let left = MAX_BYTES - *bytes;
+    *bytes += std::io::copy(&mut entry.take(left + 1), &mut out)?;
+    ensure!(
+        *bytes <= MAX_BYTES,
+        "a plugin is at most {} MB unpacked",
+        MAX_BYTES >> 20
+    );
     Ok(())
 }
 
@@ -396,21 +410,8 @@ fn unpack_zip(archive: &Path, to: &Path) -> anyhow::Result<()> {
             fs::create_dir_all(&dest)?;
             continue;
         }
-        files += 1;
-        ensure!(files <= MAX_FILES, "a plugin has at most {MAX_FILES} files");
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        let mut out = fs::File::create(&dest)?;
-        let left = MAX_BYTES - bytes;
-        let copied = std::io::copy(&mut (&mut entry).take(left + 1), &mut out)
-            .map_err(|e| anyhow::anyhow!("{} is not a readable .zip: {e}", archive.display()))?;
-        bytes += copied;
-        ensure!(
-            bytes <= MAX_BYTES,
-            "a plugin is at most {} MB unpacked",
-            MAX_BYTES >> 20
-        );
+        extract_file(&mut entry, &dest, &mut files, &mut bytes)
+            .with_context(|| format!("unpacking {}", archive.display()))?;
     }
     Ok(())
 }

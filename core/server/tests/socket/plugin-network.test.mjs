@@ -9,7 +9,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADMIN, ALICE, call, ffmpeg, ffprobe, login, ok, startServer, uploadSongs } from './harness.mjs';
+import { ADMIN, ALICE, call, ffmpeg, ffprobe, flacWithCover, login, ok, startServer, uploadSongs } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../../../..');
@@ -122,6 +122,7 @@ describe('a network plugin in the server (musicbrainz-enricher against a fixture
     assert.equal(song.year, 1999);
     assert.equal(song.track, 7);
     assert.equal(song.disc, 2);
+    assert.equal(song.trackTotal, 12);
     assert.deepEqual(song.musicBrainz, { recordingId: RECORDING, releaseId: RELEASE, artistId: ARTIST });
     const search = fixture.seen.find((s) => s.url.startsWith('/ws/2/recording?'));
     assert.match(decodeURIComponent(search.url), /recording:"Hit Song" AND artist:"The Band"/);
@@ -141,5 +142,13 @@ describe('a network plugin in the server (musicbrainz-enricher against a fixture
 
     const { song: again } = await ok(alice.socket, 'song:get', { songId: song.id });
     assert.equal(again.musicBrainz.recordingId, RECORDING);
+
+    // A file with its own picture keeps it: the plugin is told and asks the archive for nothing.
+    const covers = fixture.seen.filter((s) => s.url.startsWith('/release/')).length;
+    const own = flacWithCover(media, 'own.flac', { seconds: 3, title: 'Hit Song', artist: 'The Band', album: 'Greatest Album' });
+    const [withOwn] = await uploadSongs(alice.socket, [{ file: own }]);
+    assert.equal(withOwn.musicBrainz.recordingId, RECORDING);
+    assert.match(withOwn.coverUrl, /\.png$/, 'the embedded PNG, not the archive\'s picture');
+    assert.equal(fixture.seen.filter((s) => s.url.startsWith('/release/')).length, covers);
   });
 });
