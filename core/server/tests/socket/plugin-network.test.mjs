@@ -151,4 +151,25 @@ describe('a network plugin in the server (musicbrainz-enricher against a fixture
     assert.match(withOwn.coverUrl, /\.png$/, 'the embedded PNG, not the archive\'s picture');
     assert.equal(fixture.seen.filter((s) => s.url.startsWith('/release/')).length, covers);
   });
+
+  it('with plugins.prefer_plugin_cover the plugin\'s picture replaces the file\'s own', async () => {
+    const env = { CHILLFI_PLUGINS__DIR: plugins, CHILLFI_PLUGINS__HTTP_MIN_INTERVAL_MS: '0', CHILLFI_PLUGINS__PREFER_PLUGIN_COVER: 'true' };
+    const other = await startServer({ env });
+    const [a, al] = [await login(other, ADMIN), await login(other, ALICE)];
+    try {
+      const base = `http://127.0.0.1:${fixture.port}`;
+      await ok(a.socket, 'plugin:config', { name: 'musicbrainz-enricher', values: { 'musicbrainz-url': base, 'coverart-url': base, 'fetch-cover': 'true' } });
+      await ok(a.socket, 'plugin:enable', { name: 'musicbrainz-enricher' });
+      const own = flacWithCover(media, 'prefer.flac', { seconds: 3, title: 'Hit Song', artist: 'The Band', album: 'Greatest Album' });
+      const [song] = await uploadSongs(al.socket, [{ file: own }]);
+      assert.match(song.coverUrl, /\.jpg$/, 'the re-encoded archive picture, not the embedded PNG');
+      const stored = path.join(media, 'preferred.jpg');
+      fs.writeFileSync(stored, Buffer.from(await (await fetch(`${other.url}${song.coverUrl}`)).arrayBuffer()));
+      assert.deepEqual([ffprobe(stored).streams[0].width, ffprobe(stored).streams[0].height], [1200, 1200]);
+    } finally {
+      a.socket.close();
+      al.socket.close();
+      await other.stop();
+    }
+  });
 });

@@ -388,11 +388,18 @@ impl Ingest {
             None => probe.cover.map(|c| (c.data, c.mime, c.ext)),
         };
         let tags = merge_tags(probe.tags, job.overrides.as_ref());
+        // With plugin covers preferred (and none uploaded with the file), enrichers are told the
+        // file has no picture, so one that fetches covers does.
+        let prefer_plugin = self.cfg.plugins.prefer_plugin_cover && job.cover.is_none();
         let (tags, plugin_cover) = self
-            .enrich(job, tags, report.duration_ms, own_cover.is_some())
+            .enrich(
+                job,
+                tags,
+                report.duration_ms,
+                own_cover.is_some() && !prefer_plugin,
+            )
             .await;
         clock.lap("enrich");
-        let prefer_plugin = self.cfg.plugins.prefer_plugin_cover && job.cover.is_none();
         let cover = match (own_cover, plugin_cover) {
             (Some(_), Some(art)) if prefer_plugin => Some(art),
             (Some(own), _) => Some(own),
