@@ -24,12 +24,10 @@ pub fn reencode_cover(data: &[u8]) -> Result<Vec<u8>, MediaError> {
     if data.len() > MAX_COVER_INPUT_BYTES {
         return Err(bad("larger than 8 MiB"));
     }
-    let id = if data.starts_with(&[0xff, 0xd8, 0xff]) {
-        Id::MJPEG
-    } else if data.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Id::PNG
-    } else {
-        return Err(bad("not a JPEG or PNG picture"));
+    let id = match crate::image_kind(data) {
+        Some(("image/png", _)) => Id::PNG,
+        Some(_) => Id::MJPEG,
+        None => return Err(bad("not a JPEG or PNG picture")),
     };
     let picture = decode(id, data)?;
     let scaled = scale(&picture)?;

@@ -43,7 +43,7 @@ use std::sync::atomic::AtomicBool;
 pub use cover::{MAX_COVER_SIDE, reencode_cover};
 pub use error::MediaError;
 pub use input::AUDIO_DEMUXERS;
-pub use probe::probe;
+pub use probe::{image_kind, probe};
 pub use tags::{MAX_LYRICS_CHARS, MAX_TAG_CHARS, MusicBrainzIds, Tags, musicbrainz_id};
 
 /// Largest cover image [`probe`] returns; bigger pictures are ignored (they are almost always

@@ -111,21 +111,45 @@ fn find_cover(input: &mut Input) -> Result<Option<Cover>, MediaError> {
     Ok(None)
 }
 
+/// `(mime, extension)` of a JPEG or PNG, recognised by its first bytes (never by what a file or
+/// a plugin claims).
+pub fn image_kind(data: &[u8]) -> Option<(&'static str, &'static str)> {
+    if data.starts_with(b"\xff\xd8\xff") {
+        Some(("image/jpeg", "jpg"))
+    } else if data.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(("image/png", "png"))
+    } else {
+        None
+    }
+}
+
 /// A cover from image bytes, if they are a JPEG or PNG of a sane size.
 pub(crate) fn cover_from_bytes(data: &[u8]) -> Option<Cover> {
     if data.len() > MAX_COVER_BYTES {
         return None;
     }
-    let (mime, ext) = if data.starts_with(b"\xff\xd8\xff") {
-        ("image/jpeg", "jpg")
-    } else if data.starts_with(b"\x89PNG\r\n\x1a\n") {
-        ("image/png", "png")
-    } else {
-        return None;
-    };
+    let (mime, ext) = image_kind(data)?;
     Some(Cover {
         data: data.to_vec(),
         mime,
         ext,
     })
+}
+
+#[cfg(test)]
+mod image_tests {
+    use super::image_kind;
+
+    #[test]
+    fn images_are_recognised_by_their_bytes() {
+        assert_eq!(
+            image_kind(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(("image/jpeg", "jpg"))
+        );
+        assert_eq!(
+            image_kind(b"\x89PNG\r\n\x1a\nxxxx"),
+            Some(("image/png", "png"))
+        );
+        assert_eq!(image_kind(b"<svg"), None);
+    }
 }

@@ -640,38 +640,10 @@ async fn read_cover(path: &Path) -> Result<(Vec<u8>, &'static str, &'static str)
         ));
     }
     let data = tokio::fs::read(path).await.map_err(IngestError::internal)?;
-    match image_kind(&data) {
+    match chillfi_media::image_kind(&data) {
         Some((mime, ext)) => Ok((data, mime, ext)),
         None => Err(IngestError::Rejected(
             "the cover must be a JPEG or PNG image".into(),
         )),
-    }
-}
-
-pub fn image_kind(data: &[u8]) -> Option<(&'static str, &'static str)> {
-    if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some(("image/jpeg", "jpg"))
-    } else if data.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some(("image/png", "png"))
-    } else {
-        None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn images_are_recognised_by_their_bytes() {
-        assert_eq!(
-            image_kind(&[0xFF, 0xD8, 0xFF, 0xE0]),
-            Some(("image/jpeg", "jpg"))
-        );
-        assert_eq!(
-            image_kind(b"\x89PNG\r\n\x1a\nxxxx"),
-            Some(("image/png", "png"))
-        );
-        assert_eq!(image_kind(b"<svg"), None);
     }
 }
